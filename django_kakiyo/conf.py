@@ -1,0 +1,102 @@
+"""The ``KAKIYO`` settings dict, read lazily so ``override_settings(KAKIYO=...)`` just works."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from .exceptions import KakiyoConfigurationError
+
+#: Every key the app understands, with its default. The README's settings reference mirrors
+#: this dict; a key missing from ``settings.KAKIYO`` takes the value here.
+DEFAULTS: dict[str, Any] = {
+    # Secrets any delivery may be signed with. A list, so a secret can be rotated: add the new
+    # one, switch Kakiyo over, then remove the old one.
+    "WEBHOOK_SECRETS": [],
+    # For agencies running several Kakiyo teams: team id -> list of secrets. A team secret only
+    # authenticates deliveries whose payload names that team.
+    "TEAM_SECRETS": {},
+    # Larger bodies are answered 413 without being read.
+    "MAX_BODY_BYTES": 1024 * 1024,
+    # Seconds. When set, an authentic delivery whose timestamp is older (or missing) is stored
+    # as invalid and never dispatched, so a captured delivery replayed later does nothing.
+    "REPLAY_WINDOW": None,
+    # IP addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
+    "TRUSTED_PROXIES": [],
+    # Refused requests are kept for operators, bounded so an attacker cannot fill the disk.
+    "REJECTED_REQUESTS_MAX_ROWS": 10_000,
+    "REJECTED_BODY_PREFIX_BYTES": 2048,
+}
+
+
+class KakiyoSettings:
+    """Attribute access to ``settings.KAKIYO`` merged over :data:`DEFAULTS`.
+
+    Values are read from Django's settings on first use and cached; the cache is dropped
+    whenever ``KAKIYO`` changes (``override_settings`` sends ``setting_changed``).
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> Mapping[str, Any]:
+        value = getattr(settings, "KAKIYO", {})
+        if not isinstance(value, Mapping):
+            raise KakiyoConfigurationError("KAKIYO", f"must be a dict, not {type(value).__name__}")
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown KAKIYO setting: {name!r}")
+        if name not in self._cache:
+            self._cache[name] = self.user_settings.get(name, DEFAULTS[name])
+        return self._cache[name]
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+    # Typed views of the settings that need shaping before use.
+
+    def secret_teams(self) -> dict[str, str | None]:
+        """Every configured secret, mapped to the team it is bound to (``None``: any team).
+
+        A secret listed in ``WEBHOOK_SECRETS`` stays unbound even if a team lists it too.
+        Raises :class:`KakiyoConfigurationError` on a shape the system checks reject, rather
+        than guessing (a bare string would otherwise become a list of one-letter secrets).
+        """
+        global_secrets = self.WEBHOOK_SECRETS
+        if not is_list_of_str(global_secrets):
+            raise KakiyoConfigurationError(
+                "KAKIYO['WEBHOOK_SECRETS']", "must be a list of strings"
+            )
+        team_secrets = self.TEAM_SECRETS
+        if not isinstance(team_secrets, Mapping) or not all(
+            isinstance(team, str) and is_list_of_str(secrets)
+            for team, secrets in team_secrets.items()
+        ):
+            raise KakiyoConfigurationError(
+                "KAKIYO['TEAM_SECRETS']", "must map team ids to lists of strings"
+            )
+        bindings: dict[str, str | None] = {}
+        for team, secrets in team_secrets.items():
+            bindings.update(dict.fromkeys(secrets, team))
+        bindings.update(dict.fromkeys(global_secrets))
+        return bindings
+
+
+def is_list_of_str(value: object) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value)
+
+
+kakiyo_settings = KakiyoSettings()
+
+
+@receiver(setting_changed)
+def _reload_kakiyo_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == "KAKIYO":
+        kakiyo_settings.reload()

@@ -1,0 +1,156 @@
+"""Validate a verified payload's envelope and pull out the ids operators filter by."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+#: Longest id kept in an indexed column; longer ids stay whole in the payload.
+MAX_ID_LENGTH = 255
+#: Longest event type kept; Kakiyo's are ~30 characters.
+MAX_EVENT_TYPE_LENGTH = 100
+#: Deepest nesting stored as JSON. Kakiyo's payloads are 2-3 levels deep; much deeper input
+#: would only exhaust the recursion of the JSON encoders downstream.
+MAX_JSON_DEPTH = 100
+
+
+class EnvelopeError(ValueError):
+    """The payload is authentic but not a usable event. ``reason`` is a short stable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The parts of a Kakiyo event the app indexes; ``payload`` keeps everything."""
+
+    event_type: str
+    payload: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+    team_id: str = ""
+    agent_id: str = ""
+    campaign_id: str = ""
+    chat_id: str = ""
+    prospect_id: str = ""
+    occurred_at: dt.datetime | None = None
+
+
+def parse_envelope(payload: Any) -> Envelope:
+    """Check ``payload`` is an event and index it, or raise :class:`EnvelopeError`.
+
+    An event is a JSON object with a non-empty string ``event`` and, when present, an object
+    ``data``. Ids are looked up in ``data`` first (where Kakiyo puts them), then at the top
+    level; the team comes from ``teamId`` or from ``team.id``, since Kakiyo's docs show both.
+    """
+    if json_depth(payload) > MAX_JSON_DEPTH:
+        raise EnvelopeError("too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if not isinstance(payload, dict):
+        raise EnvelopeError("not_an_object", f"payload is a JSON {_json_kind(payload)}")
+    event_type = payload.get("event")
+    if not isinstance(event_type, str) or not event_type:
+        raise EnvelopeError("missing_event", '"event" must be a non-empty string')
+    if len(event_type) > MAX_EVENT_TYPE_LENGTH:
+        raise EnvelopeError("missing_event", '"event" is too long to be an event type')
+    data = payload.get("data", {})
+    if not isinstance(data, dict):
+        raise EnvelopeError("data_not_object", f'"data" is a JSON {_json_kind(data)}')
+
+    team = payload.get("team")
+    team_id = payload.get("teamId", team.get("id") if isinstance(team, Mapping) else None)
+    return Envelope(
+        event_type=event_type,
+        payload=payload,
+        data=data,
+        team_id=_id(team_id if team_id is not None else data.get("teamId")),
+        agent_id=_id(data.get("agentId", payload.get("agentId"))),
+        campaign_id=_id(data.get("campaignId", payload.get("campaignId"))),
+        chat_id=_id(data.get("chatId", payload.get("chatId"))),
+        prospect_id=_id(data.get("prospectId", payload.get("prospectId"))),
+        occurred_at=parse_timestamp(payload.get("timestamp", data.get("timestamp"))),
+    )
+
+
+def ensure_fresh(envelope: Envelope, window: float | None, now: dt.datetime) -> None:
+    """Raise ``EnvelopeError("stale")`` when ``window`` is set and the event is older.
+
+    An event without a usable timestamp cannot prove it is fresh, so with a window set it is
+    stale too: otherwise a captured delivery without one could be replayed for ever.
+    """
+    if window is None:
+        return
+    if envelope.occurred_at is None:
+        raise EnvelopeError("stale", "no timestamp, and KAKIYO['REPLAY_WINDOW'] is set")
+    age = (now - envelope.occurred_at).total_seconds()
+    if age > window:
+        raise EnvelopeError("stale", f"timestamp is {age:.0f}s old (window {window}s)")
+
+
+def parse_timestamp(value: Any) -> dt.datetime | None:
+    """An aware datetime from an ISO 8601 string or epoch seconds/milliseconds, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if abs(value) >= 1e11 else value
+        try:
+            return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parse_datetime(value.strip())
+    except ValueError:
+        return None
+    if parsed is None:
+        return None
+    if timezone.is_naive(parsed):
+        # Kakiyo sends UTC; a timestamp without an offset is read as UTC, not server time.
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed
+
+
+def json_depth(value: Any) -> int:
+    """How deeply containers nest in ``value``, computed without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _id(value: Any) -> str:
+    if value is None or isinstance(value, (dict, list, bool)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)[:MAX_ID_LENGTH]
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"

@@ -1,0 +1,163 @@
+"""Store each authentic delivery exactly once, and keep a bounded record of refused ones."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .conf import kakiyo_settings
+from .envelope import Envelope
+from .models import RejectedRequest, WebhookEvent
+
+#: Headers whose values are credentials; stored as this marker instead.
+REDACTED = "[redacted]"
+SENSITIVE_HEADERS = frozenset(
+    {
+        "x-kakiyo-signature",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "x-csrftoken",
+    }
+)
+
+# Characters PostgreSQL's jsonb refuses (NUL, and surrogates, which in a Python str are
+# always unpaired after json.loads). Replaced so the same payload stores on every backend.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    event: WebhookEvent
+    duplicate: bool
+
+
+def dedup_key(signed_bytes: bytes) -> str:
+    """The identity of a delivery: SHA-256 of exactly the bytes its signature covered.
+
+    For a body verified on its raw bytes that is the body; for one a proxy re-formatted, it
+    is the canonical re-serialisation, so the re-formatted copy and the original collide.
+    """
+    return hashlib.sha256(signed_bytes).hexdigest()
+
+
+def store_event(
+    *,
+    signed_bytes: bytes,
+    raw_body: bytes,
+    signature_method: str,
+    headers: Mapping[str, str],
+    remote_addr: str | None,
+    envelope: Envelope | None,
+    payload: Any,
+    invalid_reason: str = "",
+) -> IngestResult:
+    """Insert the delivery, or count it as a re-delivery of the row already stored.
+
+    The unique constraint on ``dedup_key`` decides, not a read before the write, so
+    concurrent copies of one delivery still make exactly one row.
+    """
+    now = timezone.now()
+    key = dedup_key(signed_bytes)
+    event = WebhookEvent(
+        dedup_key=key,
+        raw_body=raw_body,
+        payload=storable_json(payload),
+        headers=redact_headers(headers),
+        remote_addr=remote_addr,
+        signature_method=signature_method,
+        received_at=now,
+        last_received_at=now,
+        status_changed_at=now,
+    )
+    if envelope is not None:
+        event.event_type = envelope.event_type
+        event.team_id = envelope.team_id
+        event.agent_id = envelope.agent_id
+        event.campaign_id = envelope.campaign_id
+        event.chat_id = envelope.chat_id
+        event.prospect_id = envelope.prospect_id
+        event.occurred_at = envelope.occurred_at
+    if invalid_reason:
+        event.status = WebhookEvent.Status.INVALID
+        event.invalid_reason = invalid_reason
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+    except IntegrityError:
+        return IngestResult(event=_count_redelivery(key, now), duplicate=True)
+    return IngestResult(event=event, duplicate=False)
+
+
+def _count_redelivery(key: str, now: Any) -> WebhookEvent:
+    with transaction.atomic():
+        WebhookEvent.objects.filter(dedup_key=key).update(
+            delivery_count=F("delivery_count") + 1, last_received_at=now
+        )
+        return WebhookEvent.objects.only("pk", "status").get(dedup_key=key)
+
+
+def record_rejection(
+    *,
+    reason: str,
+    detail: str = "",
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    remote_addr: str | None,
+    body_prefix: bytes = b"",
+    content_length: int | None = None,
+) -> RejectedRequest:
+    """Keep a refused request for operators, then trim the table to its cap.
+
+    Trimming by primary key is one index range delete per insert, so the table stays
+    bounded without ever counting it.
+    """
+    prefix_limit = kakiyo_settings.REJECTED_BODY_PREFIX_BYTES
+    rejected = RejectedRequest.objects.create(
+        reason=reason,
+        detail=detail[:255],
+        method=method[:16],
+        path=path[:255],
+        content_type=headers.get("Content-Type", "")[:255],
+        content_length=content_length,
+        body_prefix=body_prefix[:prefix_limit],
+        headers=redact_headers(headers),
+        remote_addr=remote_addr,
+    )
+    max_rows = kakiyo_settings.REJECTED_REQUESTS_MAX_ROWS
+    if max_rows is not None:
+        RejectedRequest.objects.filter(pk__lte=rejected.pk - max_rows).delete()
+    return rejected
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``headers`` with credentials replaced by :data:`REDACTED`."""
+    return {
+        name: REDACTED if name.lower() in SENSITIVE_HEADERS else _storable_str(value)
+        for name, value in headers.items()
+    }
+
+
+def storable_json(value: Any) -> Any:
+    """``value`` with NUL and unpaired surrogates replaced by U+FFFD in every string."""
+    if isinstance(value, str):
+        return _storable_str(value)
+    if isinstance(value, dict):
+        return {_storable_str(k): storable_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable_json(item) for item in value]
+    return value
+
+
+def _storable_str(value: str) -> str:
+    return _UNSTORABLE.sub("\ufffd", value) if _UNSTORABLE.search(value) else value

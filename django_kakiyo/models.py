@@ -1,0 +1,165 @@
+"""The stored deliveries: ``WebhookEvent`` (authentic) and ``RejectedRequest`` (refused)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .envelope import MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH
+
+
+class WebhookEvent(models.Model):
+    """One authentic Kakiyo delivery, stored before it is acknowledged.
+
+    Kakiyo sends no event id, so ``dedup_key`` (the SHA-256 of the bytes the signature
+    covered) identifies a delivery: a re-delivery finds the same key and only bumps
+    ``delivery_count``. The raw body is kept byte for byte; ``payload`` is its parsed form.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("received")
+        QUEUED = "queued", _("queued")
+        PROCESSING = "processing", _("processing")
+        PROCESSED = "processed", _("processed")
+        FAILED = "failed", _("failed")
+        IGNORED = "ignored", _("ignored")
+        INVALID = "invalid", _("invalid")
+
+    class SignatureMethod(models.TextChoices):
+        RAW = "raw", _("raw body")
+        CANONICAL = "canonical", _("re-serialised body")
+
+    event_type = models.CharField(
+        _("event type"),
+        max_length=MAX_EVENT_TYPE_LENGTH,
+        blank=True,
+        help_text=_('The payload\'s "event", e.g. linkedin.message.received.'),
+    )
+    team_id = models.CharField(_("team id"), max_length=MAX_ID_LENGTH, blank=True)
+    agent_id = models.CharField(_("agent id"), max_length=MAX_ID_LENGTH, blank=True)
+    campaign_id = models.CharField(_("campaign id"), max_length=MAX_ID_LENGTH, blank=True)
+    chat_id = models.CharField(_("chat id"), max_length=MAX_ID_LENGTH, blank=True)
+    prospect_id = models.CharField(_("prospect id"), max_length=MAX_ID_LENGTH, blank=True)
+    occurred_at = models.DateTimeField(
+        _("occurred at"),
+        null=True,
+        blank=True,
+        help_text=_("The event's own timestamp, as Kakiyo sent it."),
+    )
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    last_received_at = models.DateTimeField(
+        _("last received at"),
+        default=timezone.now,
+        help_text=_("When the latest copy of this delivery arrived."),
+    )
+    delivery_count = models.PositiveIntegerField(
+        _("deliveries"),
+        default=1,
+        help_text=_("How many times this exact delivery arrived (Kakiyo retries)."),
+    )
+
+    payload = models.JSONField(
+        _("payload"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The parsed body; empty when the body is not JSON. NUL characters and unpaired "
+            "surrogates, which databases cannot store, are replaced by U+FFFD."
+        ),
+    )
+    raw_body = models.BinaryField(_("raw body"), help_text=_("The body exactly as received."))
+    headers = models.JSONField(
+        _("headers"),
+        default=dict,
+        blank=True,
+        help_text=_("Request headers, with the signature and credentials redacted."),
+    )
+    remote_addr = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    signature_method = models.CharField(
+        _("signature verified on"),
+        max_length=16,
+        choices=SignatureMethod.choices,
+        default=SignatureMethod.RAW,
+    )
+    dedup_key = models.CharField(
+        _("deduplication key"),
+        max_length=64,
+        unique=True,
+        help_text=_("SHA-256 of the exact bytes the signature covered."),
+    )
+
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED
+    )
+    status_changed_at = models.DateTimeField(_("status changed at"), default=timezone.now)
+    invalid_reason = models.CharField(
+        _("invalid reason"),
+        max_length=64,
+        blank=True,
+        help_text=_("Why an authentic delivery was not dispatched (stale, not an object...)."),
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_traceback = models.TextField(_("last traceback"), blank=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+        ordering = ["-received_at", "-id"]
+        get_latest_by = "received_at"
+        indexes = [
+            models.Index(fields=["-received_at", "-id"], name="kakiyo_event_received_idx"),
+            models.Index(fields=["event_type", "-received_at"], name="kakiyo_event_type_idx"),
+            models.Index(fields=["status", "-received_at"], name="kakiyo_event_status_idx"),
+            models.Index(fields=["team_id", "-received_at"], name="kakiyo_event_team_idx"),
+            models.Index(fields=["prospect_id"], name="kakiyo_event_prospect_idx"),
+            models.Index(fields=["campaign_id"], name="kakiyo_event_campaign_idx"),
+            models.Index(fields=["chat_id"], name="kakiyo_event_chat_idx"),
+            models.Index(fields=["agent_id"], name="kakiyo_event_agent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type or _('(no event type)')} #{self.pk}"
+
+
+class RejectedRequest(models.Model):
+    """A request the endpoint refused, kept so an operator can see why deliveries fail.
+
+    Only a bounded prefix of the body is kept and the table is capped
+    (``REJECTED_REQUESTS_MAX_ROWS``), so a flood of junk cannot fill the disk.
+    """
+
+    class Reason(models.TextChoices):
+        VERIFICATION_FAILED = "verification_failed", _("signature verification failed")
+        PAYLOAD_TOO_LARGE = "payload_too_large", _("payload too large")
+        UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", _("unsupported media type")
+        TEAM_MISMATCH = "team_mismatch", _("signed with another team's secret")
+
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
+    detail = models.CharField(_("detail"), max_length=255, blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    remote_addr = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    method = models.CharField(_("method"), max_length=16, blank=True)
+    path = models.CharField(_("path"), max_length=255, blank=True)
+    content_type = models.CharField(_("content type"), max_length=255, blank=True)
+    content_length = models.PositiveBigIntegerField(
+        _("declared size"), null=True, blank=True, help_text=_("The Content-Length header.")
+    )
+    body_prefix = models.BinaryField(
+        _("body prefix"), blank=True, help_text=_("The first bytes of the body, at most.")
+    )
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("rejected request")
+        verbose_name_plural = _("rejected requests")
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["-received_at", "-id"], name="kakiyo_rejected_received_idx"),
+            models.Index(fields=["reason", "-received_at"], name="kakiyo_rejected_reason_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} #{self.pk}"

@@ -1,0 +1,222 @@
+"""The webhook endpoint: HTTP only (method, size, content type, status codes).
+
+A plain Django view rather than a DRF one: the signature covers the raw bytes, so the body
+must be read exactly once, unparsed, with a size cap enforced before reading; DRF's parsers,
+negotiation and authentication would only sit in the way on the hottest path of the app.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from .client_address import client_ip
+from .conf import kakiyo_settings
+from .envelope import Envelope, EnvelopeError, ensure_fresh, parse_envelope
+from .ingest import record_rejection, store_event
+from .javascript_json import StrictJSONError, loads_strict
+from .models import RejectedRequest
+from .signing import NOT_PARSED, VerifiedBody, verify_signature
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Kakiyo-Signature"
+ALLOWED_METHODS = "POST, OPTIONS"
+
+
+def is_json_content_type(content_type: str) -> bool:
+    """Whether a declared media type is JSON (no declared type counts as JSON)."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in {"", "application/json", "text/json"} or media_type.endswith("+json")
+
+
+def error_response(status: int, code: str, detail: str, **headers: str) -> JsonResponse:
+    response = JsonResponse({"error": code, "detail": detail}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class WebhookView(View):
+    """Verify, store and acknowledge one Kakiyo delivery.
+
+    Answers: 405 for a method other than POST (OPTIONS and HEAD get a polite 200), 413 for a
+    body over ``MAX_BODY_BYTES`` (judged on Content-Length before reading), 415 for an
+    unsigned request that declares a non-JSON type, 401 for a missing or wrong signature,
+    200 otherwise. A delivery whose signature verifies is never refused, because Kakiyo
+    disables a webhook after four failed attempts: if it is not a usable event it is stored
+    as ``invalid`` with the reason, acknowledged, and never dispatched.
+    """
+
+    http_method_names = ["post", "head", "options"]
+
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = HttpResponse(status=200)
+        response["Allow"] = ALLOWED_METHODS
+        response["Content-Length"] = "0"
+        return response
+
+    def head(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # Lets a URL check (a HEAD before registering a webhook) see that the endpoint exists.
+        return self.options(request)
+
+    def http_method_not_allowed(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        return error_response(
+            405, "method_not_allowed", "Kakiyo webhooks are POSTed.", Allow=ALLOWED_METHODS
+        )
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return self._receive(request)
+        except DatabaseError:
+            logger.exception("Kakiyo webhook could not be stored: database error")
+            return error_response(
+                503, "unavailable", "The event could not be stored; retry.", Retry_After="5"
+            )
+
+    def _receive(self, request: HttpRequest) -> HttpResponse:
+        max_bytes = int(kakiyo_settings.MAX_BODY_BYTES)
+        declared_length = _content_length(request)
+        if declared_length is not None and declared_length > max_bytes:
+            return self._refuse(
+                request,
+                413,
+                RejectedRequest.Reason.PAYLOAD_TOO_LARGE,
+                f"Body is over the {max_bytes}-byte limit.",
+                content_length=declared_length,
+            )
+        body = request.read(max_bytes + 1)
+        if len(body) > max_bytes:
+            return self._refuse(
+                request,
+                413,
+                RejectedRequest.Reason.PAYLOAD_TOO_LARGE,
+                f"Body is over the {max_bytes}-byte limit.",
+                body=body,
+                content_length=declared_length,
+            )
+
+        secret_teams = kakiyo_settings.secret_teams()
+        verified = verify_signature(
+            body, request.headers.get(SIGNATURE_HEADER), list(secret_teams)
+        )
+        if verified is None:
+            # Content type is judged only for requests that are not authentic: a delivery
+            # signed with our secret is Kakiyo's whatever a proxy did to its headers.
+            if not is_json_content_type(request.content_type or ""):
+                return self._refuse(
+                    request,
+                    415,
+                    RejectedRequest.Reason.UNSUPPORTED_MEDIA_TYPE,
+                    "Kakiyo webhooks are application/json.",
+                    body=body,
+                    content_length=declared_length,
+                )
+            return self._refuse(
+                request,
+                401,
+                RejectedRequest.Reason.VERIFICATION_FAILED,
+                f"Missing or invalid {SIGNATURE_HEADER}.",
+                body=body,
+                content_length=declared_length,
+            )
+
+        payload, envelope, invalid_reason = self._read_event(verified, body)
+        bound_team = secret_teams.get(verified.secret)
+        if bound_team is not None and envelope is not None and envelope.team_id != bound_team:
+            return self._refuse(
+                request,
+                401,
+                RejectedRequest.Reason.TEAM_MISMATCH,
+                "The signing secret belongs to another Kakiyo team.",
+                body=body,
+                content_length=declared_length,
+            )
+
+        result = store_event(
+            signed_bytes=verified.signed_bytes,
+            raw_body=body,
+            signature_method=verified.method,
+            headers=request.headers,
+            remote_addr=client_ip(request),
+            envelope=envelope,
+            payload=payload,
+            invalid_reason=invalid_reason,
+        )
+        answer: dict[str, Any] = {
+            "id": result.event.pk,
+            "duplicate": result.duplicate,
+            "status": result.event.status,
+        }
+        if invalid_reason and not result.duplicate:
+            answer["reason"] = invalid_reason
+        return JsonResponse(answer, status=200)
+
+    def _read_event(self, verified: VerifiedBody, body: bytes) -> tuple[Any, Envelope | None, str]:
+        """The payload, its envelope and, when it is not a usable event, the reason why."""
+        payload = verified.payload
+        if payload is NOT_PARSED:
+            try:
+                payload = loads_strict(body)
+            except StrictJSONError as error:
+                logger.warning("Authentic Kakiyo delivery is not strict JSON: %s", error)
+                return None, None, "not_json"
+        try:
+            envelope = parse_envelope(payload)
+        except EnvelopeError as error:
+            logger.warning("Authentic Kakiyo delivery stored as invalid: %s", error)
+            return (None if error.reason == "too_deep" else payload), None, error.reason
+        try:
+            ensure_fresh(envelope, kakiyo_settings.REPLAY_WINDOW, timezone.now())
+        except EnvelopeError as error:
+            logger.warning("Authentic Kakiyo delivery stored as invalid: %s", error)
+            return payload, envelope, error.reason
+        return payload, envelope, ""
+
+    def _refuse(
+        self,
+        request: HttpRequest,
+        status: int,
+        reason: str,
+        detail: str,
+        *,
+        body: bytes = b"",
+        content_length: int | None = None,
+    ) -> HttpResponse:
+        try:
+            record_rejection(
+                reason=reason,
+                detail=detail,
+                method=request.method or "",
+                path=request.path,
+                headers=request.headers,
+                remote_addr=client_ip(request),
+                body_prefix=body,
+                content_length=content_length,
+            )
+        except DatabaseError:
+            # The answer matters more than the record of it.
+            logger.exception("Could not record a rejected Kakiyo webhook request")
+        logger.info("Refused a Kakiyo webhook request (%s): %s", reason, detail)
+        return error_response(status, str(reason), detail)
+
+
+def _content_length(request: HttpRequest) -> int | None:
+    try:
+        value = int(request.META.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+webhook_view = WebhookView.as_view()

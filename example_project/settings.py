@@ -1,0 +1,90 @@
+"""Settings for the example project, configured from the environment.
+
+- ``KAKIYO_WEBHOOK_SECRETS``: comma-separated webhook secrets (a development secret is used
+  when unset and ``DJANGO_DEBUG`` is on, so the demo runs out of the box).
+- ``DATABASE_URL``: any database dj-database-url understands; a SQLite file by default.
+- ``CELERY_BROKER_URL``: e.g. ``redis://127.0.0.1:6379/0``; unset means no broker.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-insecure-key" if DEBUG else "")
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_kakiyo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example_project.urls"
+WSGI_APPLICATION = "example_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=60,
+    )
+}
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+DEV_WEBHOOK_SECRET = "whsec_example_development_secret_0123456789"
+_secrets = [
+    s.strip() for s in os.environ.get("KAKIYO_WEBHOOK_SECRETS", "").split(",") if s.strip()
+]
+
+KAKIYO = {
+    "WEBHOOK_SECRETS": _secrets or ([DEV_WEBHOOK_SECRET] if DEBUG else []),
+}
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or None
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_kakiyo": {"handlers": ["console"], "level": "INFO"}},
+}

@@ -1,0 +1,15 @@
+"""Test settings: the example project's, on SQLite unless DATABASE_URL names another database."""
+
+import os
+
+import dj_database_url
+
+from example_project.settings import *  # noqa: F403
+
+DATABASES = {
+    "default": dj_database_url.parse(os.environ.get("DATABASE_URL", "sqlite:///:memory:"))
+}
+KAKIYO = {"WEBHOOK_SECRETS": ["whsec_kakiyo_test_5f3c9a1b2d4e6f708192a3b4c5d6e7f8"]}
+CELERY_BROKER_URL = None
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -1,0 +1,69 @@
+"""System checks: called directly and through ``manage.py check``."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from django_kakiyo.checks import check_settings
+
+
+def ids(settings: Any, kakiyo: Any) -> list[str]:
+    settings.KAKIYO = kakiyo
+    return [message.id for message in check_settings()]
+
+
+def test_valid_settings_pass(settings: Any) -> None:
+    assert ids(settings, {"WEBHOOK_SECRETS": ["a-long-enough-secret-value"]}) == []
+
+
+def test_team_secrets_alone_are_enough(settings: Any) -> None:
+    assert ids(settings, {"TEAM_SECRETS": {"t": ["a-long-enough-secret-value"]}}) == []
+
+
+@pytest.mark.parametrize(
+    ("kakiyo", "expected"),
+    [
+        ("not a dict", ["django_kakiyo.E001"]),
+        ({"WEBHOOK_SECRETS": "a-bare-string-secret"}, ["django_kakiyo.E002"]),
+        ({"WEBHOOK_SECRETS": [123]}, ["django_kakiyo.E002"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "TEAM_SECRETS": ["x"]}, ["django_kakiyo.E003"]),
+        ({"TEAM_SECRETS": {"t": "secret-as-string"}}, ["django_kakiyo.E003"]),
+        ({}, ["django_kakiyo.E004"]),
+        ({"WEBHOOK_SECRETS": []}, ["django_kakiyo.E004"]),
+        ({"WEBHOOK_SECRETS": [""]}, ["django_kakiyo.E005"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20, "  "]}, ["django_kakiyo.E005"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "MAX_BODY_BYTES": "1MB"}, ["django_kakiyo.E006"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "REPLAY_WINDOW": -1}, ["django_kakiyo.E006"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "MAX_BODY_BYTES": None}, ["django_kakiyo.E006"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "TRUSTED_PROXIES": "10.0.0.1"}, ["django_kakiyo.E007"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "TRUSTED_PROXIES": ["nope"]}, ["django_kakiyo.E007"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "WEBHOOK_SECRET": "typo"}, ["django_kakiyo.W001"]),
+        ({"WEBHOOK_SECRETS": ["short"]}, ["django_kakiyo.W002"]),
+    ],
+)
+def test_misconfiguration_is_reported(settings: Any, kakiyo: Any, expected: list[str]) -> None:
+    assert ids(settings, kakiyo) == expected
+
+
+def test_every_message_has_a_hint(settings: Any) -> None:
+    settings.KAKIYO = {"WEBHOOK_SECRETS": "bare", "TRUSTED_PROXIES": ["x"], "TYPO": 1}
+    messages = check_settings()
+    assert messages
+    assert all(message.hint for message in messages)
+
+
+def test_manage_py_check_fails_on_an_error(settings: Any) -> None:
+    settings.KAKIYO = {"WEBHOOK_SECRETS": []}
+    with pytest.raises(SystemCheckError, match=r"django_kakiyo\.E004"):
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+def test_manage_py_check_passes_with_the_test_settings() -> None:
+    out = StringIO()
+    call_command("check", stdout=out)
+    assert "no issues" in out.getvalue()

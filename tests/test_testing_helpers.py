@@ -1,0 +1,59 @@
+"""The helpers users call in their own tests, including the README's example verbatim."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from django_kakiyo.models import WebhookEvent
+from django_kakiyo.signing import verify_signature
+from django_kakiyo.testing import make_payload, post_event, sample_data, sign_payload
+
+
+def test_reply_is_stored(client, settings, db):  # type: ignore[no-untyped-def]
+    # Kept identical to the README's "Testing your own receivers" example.
+    settings.KAKIYO = {"WEBHOOK_SECRETS": ["test-secret-0123456789"]}
+    response = post_event(client, "linkedin.message.received", {"prospectId": "p_1"})
+    assert response.status_code == 200
+
+
+def test_post_event_stores_the_event(client: Any, db: None) -> None:
+    response = post_event(client, "prospect.unqualified", {"prospectId": "p_9"}, team_id="t_1")
+    event = WebhookEvent.objects.get(pk=response.json()["id"])
+    assert (event.event_type, event.prospect_id, event.team_id) == (
+        "prospect.unqualified",
+        "p_9",
+        "t_1",
+    )
+    assert event.occurred_at is not None
+
+
+def test_sign_payload_matches_verification() -> None:
+    body, headers = sign_payload(make_payload("x", {"n": 1.0}), "secret-0123456789abc")
+    assert b'"n":1' in body
+    assert verify_signature(body, headers["X-Kakiyo-Signature"], ["secret-0123456789abc"])
+
+
+def test_sign_payload_without_secret_needs_a_configured_one(settings: Any) -> None:
+    settings.KAKIYO = {"WEBHOOK_SECRETS": []}
+    with pytest.raises(ValueError, match="WEBHOOK_SECRETS"):
+        sign_payload(make_payload("x"))
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "linkedin.message.received",
+        "linkedin.invitation.accepted",
+        "prospect.qualified",
+        "campaign.completed",
+        "agent.status_changed",
+        "brand.new",
+    ],
+)
+def test_sample_data_is_distinct_per_index(event_type: str) -> None:
+    first, second = sample_data(event_type, 0), sample_data(event_type, 1)
+    assert first["timestamp"]
+    if "prospectId" in first:
+        assert first["prospectId"] != second["prospectId"]
