@@ -40,6 +40,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_secrets(user)
     messages += _check_numbers(user)
     messages += _check_trusted_proxies(user)
+    messages += _check_processing(user)
     return messages
 
 
@@ -106,6 +107,12 @@ def _check_numbers(user: Mapping[str, Any]) -> list[CheckMessage]:
         ("REPLAY_WINDOW", True),
         ("REJECTED_REQUESTS_MAX_ROWS", True),
         ("REJECTED_BODY_PREFIX_BYTES", False),
+        ("MAX_ATTEMPTS", False),
+        ("RETRY_BACKOFF", False),
+        ("RETRY_BACKOFF_MAX", False),
+        ("REQUEUE_AFTER", False),
+        ("PROCESSING_TIMEOUT", False),
+        ("PUBLISH_TIMEOUT", False),
     ):
         value = user.get(key, DEFAULTS[key])
         if value is None and allow_none:
@@ -146,3 +153,25 @@ def _check_trusted_proxies(user: Mapping[str, Any]) -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+def _check_processing(user: Mapping[str, Any]) -> list[CheckMessage]:
+    mode = user.get("PROCESSING", DEFAULTS["PROCESSING"])
+    if mode not in ("auto", "celery", "inline"):
+        return [
+            Error(
+                f"KAKIYO['PROCESSING'] must be 'auto', 'celery' or 'inline', not {mode!r}.",
+                hint="'auto' uses Celery when CELERY_BROKER_URL is set, in-process otherwise.",
+                id="django_kakiyo.E008",
+            )
+        ]
+    attempts = user.get("MAX_ATTEMPTS", DEFAULTS["MAX_ATTEMPTS"])
+    if isinstance(attempts, int) and not isinstance(attempts, bool) and attempts < 1:
+        return [
+            Error(
+                "KAKIYO['MAX_ATTEMPTS'] must be at least 1.",
+                hint="1 means no retries.",
+                id="django_kakiyo.E009",
+            )
+        ]
+    return []

@@ -30,6 +30,25 @@ DEFAULTS: dict[str, Any] = {
     # Refused requests are kept for operators, bounded so an attacker cannot fill the disk.
     "REJECTED_REQUESTS_MAX_ROWS": 10_000,
     "REJECTED_BODY_PREFIX_BYTES": 2048,
+    # Where receivers run: "celery" (a worker), "inline" (in the web process, right after the
+    # event is committed) or "auto" (Celery when a broker is configured, inline otherwise).
+    "PROCESSING": "auto",
+    # Attempts before an event whose receivers keep raising ends "failed".
+    "MAX_ATTEMPTS": 5,
+    # Seconds: the n-th retry waits RETRY_BACKOFF * 2**(n-1), capped at RETRY_BACKOFF_MAX,
+    # of which a random half is jitter (so a burst of failures does not retry in lockstep).
+    "RETRY_BACKOFF": 10,
+    "RETRY_BACKOFF_MAX": 600,
+    # Seconds after which an event that is due but still waiting ("received"/"queued") counts
+    # as lost by the broker, and the sweeper enqueues it again.
+    "REQUEUE_AFTER": 300,
+    # Seconds after which a claim ("processing") counts as abandoned by a dead worker.
+    "PROCESSING_TIMEOUT": 600,
+    # Seconds a publish to the broker may take before the request gives up on it (the event is
+    # already stored: the sweeper enqueues it later).
+    "PUBLISH_TIMEOUT": 0.5,
+    # Celery queue for the processing task; None uses the default queue.
+    "CELERY_QUEUE": None,
 }
 
 

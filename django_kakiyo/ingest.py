@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .conf import kakiyo_settings
+from .dispatch import enqueue_on_commit
 from .envelope import Envelope
 from .models import RejectedRequest, WebhookEvent
 
@@ -78,6 +79,7 @@ def store_event(
         received_at=now,
         last_received_at=now,
         status_changed_at=now,
+        next_attempt_at=now,
     )
     if envelope is not None:
         event.event_type = envelope.event_type
@@ -90,11 +92,14 @@ def store_event(
     if invalid_reason:
         event.status = WebhookEvent.Status.INVALID
         event.invalid_reason = invalid_reason
+        event.next_attempt_at = None
     try:
         with transaction.atomic():
             event.save(force_insert=True)
     except IntegrityError:
         return IngestResult(event=_count_redelivery(key, now), duplicate=True)
+    if event.status == WebhookEvent.Status.RECEIVED:
+        enqueue_on_commit(event.pk)
     return IngestResult(event=event, duplicate=False)
 
 

@@ -99,6 +99,12 @@ class WebhookEvent(models.Model):
         blank=True,
         help_text=_("Why an authentic delivery was not dispatched (stale, not an object...)."),
     )
+    next_attempt_at = models.DateTimeField(
+        _("next attempt at"),
+        null=True,
+        blank=True,
+        help_text=_("When a received or queued event is due to be processed."),
+    )
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
     last_traceback = models.TextField(_("last traceback"), blank=True)
@@ -118,7 +124,11 @@ class WebhookEvent(models.Model):
             models.Index(fields=["campaign_id"], name="kakiyo_event_campaign_idx"),
             models.Index(fields=["chat_id"], name="kakiyo_event_chat_idx"),
             models.Index(fields=["agent_id"], name="kakiyo_event_agent_idx"),
+            models.Index(fields=["status", "next_attempt_at"], name="kakiyo_event_due_idx"),
         ]
+
+    #: Statuses from which an event may still be processed.
+    PENDING_STATUSES = (Status.RECEIVED, Status.QUEUED)
 
     def __str__(self) -> str:
         return f"{self.event_type or _('(no event type)')} #{self.pk}"

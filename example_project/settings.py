@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_kakiyo",
+    "example_project.crm",
 ]
 
 MIDDLEWARE = [
@@ -81,6 +82,15 @@ KAKIYO = {
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The sweeper: re-enqueue events a broker outage or a dead worker left behind.
+CELERY_BEAT_SCHEDULE = {
+    "kakiyo-requeue-stale-events": {
+        "task": "django_kakiyo.requeue_stale_events",
+        "schedule": 60.0,
+    },
+}
 
 LOGGING = {
     "version": 1,

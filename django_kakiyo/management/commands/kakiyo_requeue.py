@@ -1,0 +1,39 @@
+"""``manage.py kakiyo_requeue``: the sweeper, for projects that run no Celery beat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_kakiyo.dispatch import processing_mode, requeue_stale_events
+
+
+class Command(BaseCommand):
+    help = (
+        "Enqueue again the Kakiyo events that were stored but never processed: received or "
+        "queued events due more than --older-than seconds ago (the broker was down or lost "
+        "the message), and claims older than KAKIYO['PROCESSING_TIMEOUT'] (a worker died). "
+        "Without a broker they are processed here, in this process. Run it from cron."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="Age past due before a waiting event counts as lost "
+            "(default: KAKIYO['REQUEUE_AFTER']).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        older_than = options["older_than"]
+        if older_than is not None and older_than < 0:
+            raise CommandError("--older-than must be zero or more seconds.")
+        found, enqueued = requeue_stale_events(older_than)
+        mode = processing_mode()
+        verb = "processed in-process" if mode == "inline" else "enqueued"
+        self.stdout.write(f"{found} stale event(s) found, {enqueued} {verb}.")
+        if enqueued < found:
+            raise CommandError(f"{found - enqueued} event(s) could not be {verb}; see the log.")

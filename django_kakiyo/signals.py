@@ -1,0 +1,203 @@
+"""The signals receivers connect to, one per Kakiyo event type, and the registry of types.
+
+Every signal is sent with ``sender=WebhookEvent`` and these keyword arguments:
+
+- ``event``: the stored :class:`~django_kakiyo.models.WebhookEvent`;
+- ``data``: a typed view of ``event.payload["data"]`` (see :mod:`django_kakiyo.event_data`);
+- ``event_type``: the event type string.
+
+Receivers run in a Celery worker (or in-process without a broker), inside one database
+transaction with the event's change to ``processed``: if any receiver raises, every receiver's
+database writes are rolled back and the event is retried, so database work commits exactly
+once. Do side effects outside the database in ``transaction.on_commit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.dispatch import Signal
+
+from .event_data import (
+    AgentData,
+    CampaignData,
+    EventData,
+    InvitationData,
+    MessageData,
+    ProspectEventData,
+    QualificationData,
+)
+
+
+@dataclass(frozen=True)
+class EventType:
+    """A Kakiyo event type this app knows: its name, what it means, its data and signal."""
+
+    name: str
+    description: str
+    data_class: type[EventData]
+    signal: Signal
+
+    @property
+    def signal_name(self) -> str:
+        return signal_name(self.name)
+
+
+def signal_name(event_type: str) -> str:
+    """The attribute name of an event type's signal: dots and dashes become underscores."""
+    return event_type.replace(".", "_").replace("-", "_")
+
+
+#: linkedin.message.sent: the agent sent a LinkedIn message to a prospect.
+linkedin_message_sent = Signal()
+#: linkedin.message.received: a prospect replied on LinkedIn.
+linkedin_message_received = Signal()
+#: linkedin.invitation.sent: the agent sent a connection invitation.
+linkedin_invitation_sent = Signal()
+#: linkedin.invitation.accepted: a prospect accepted the connection invitation.
+linkedin_invitation_accepted = Signal()
+#: prospect.qualification.manual: a prospect needs a human to decide on qualification.
+prospect_qualification_manual = Signal()
+#: prospect.unqualified: a prospect was disqualified.
+prospect_unqualified = Signal()
+#: prospect.qualified: a prospect was qualified (API reference).
+prospect_qualified = Signal()
+#: prospect.responded: a prospect responded (API reference).
+prospect_responded = Signal()
+#: campaign.completed: a campaign finished (API reference).
+campaign_completed = Signal()
+#: message.sent: a message was sent (API reference).
+message_sent = Signal()
+#: connection.accepted: a connection request was accepted (API reference).
+connection_accepted = Signal()
+#: agent.status_changed: an agent was started, paused or stopped (API reference).
+agent_status_changed = Signal()
+
+#: Sent for every event, known type or not, after its type's own signal.
+event_received = Signal()
+
+#: Sent once when an event ends ``failed`` (its last attempt raised), with ``event`` and
+#: ``errors``: a list of ``(receiver, exception)`` pairs from that attempt.
+processing_failed = Signal()
+
+
+def _known(
+    name: str, description: str, data_class: type[EventData], signal: Signal
+) -> tuple[str, EventType]:
+    return name, EventType(name, description, data_class, signal)
+
+
+#: The event types Kakiyo documents: the webhook guide's six and the API reference's.
+EVENT_TYPES: dict[str, EventType] = dict(
+    [
+        _known(
+            "linkedin.message.sent",
+            "The agent sent a LinkedIn message to a prospect.",
+            MessageData,
+            linkedin_message_sent,
+        ),
+        _known(
+            "linkedin.message.received",
+            "A prospect replied to the agent on LinkedIn.",
+            MessageData,
+            linkedin_message_received,
+        ),
+        _known(
+            "linkedin.invitation.sent",
+            "The agent sent a LinkedIn connection invitation.",
+            InvitationData,
+            linkedin_invitation_sent,
+        ),
+        _known(
+            "linkedin.invitation.accepted",
+            "A prospect accepted the agent's connection invitation.",
+            InvitationData,
+            linkedin_invitation_accepted,
+        ),
+        _known(
+            "prospect.qualification.manual",
+            "A prospect's qualification needs a human decision.",
+            QualificationData,
+            prospect_qualification_manual,
+        ),
+        _known(
+            "prospect.unqualified",
+            "A prospect was disqualified.",
+            QualificationData,
+            prospect_unqualified,
+        ),
+        _known(
+            "prospect.qualified",
+            "A prospect was qualified.",
+            QualificationData,
+            prospect_qualified,
+        ),
+        _known(
+            "prospect.responded",
+            "A prospect responded.",
+            MessageData,
+            prospect_responded,
+        ),
+        _known(
+            "campaign.completed",
+            "A campaign completed.",
+            CampaignData,
+            campaign_completed,
+        ),
+        _known(
+            "message.sent",
+            "A message was sent.",
+            MessageData,
+            message_sent,
+        ),
+        _known(
+            "connection.accepted",
+            "A connection request was accepted.",
+            InvitationData,
+            connection_accepted,
+        ),
+        _known(
+            "agent.status_changed",
+            "An agent's status changed.",
+            AgentData,
+            agent_status_changed,
+        ),
+    ]
+)
+
+# Signals for types Kakiyo added after this release, created when first asked for.
+_extra_signals: dict[str, Signal] = {}
+
+
+def signal_for(event_type: str) -> Signal:
+    """The signal sent for ``event_type``; one is created for a type this release lacks.
+
+    ``signal_for("linkedin.post.liked").connect(receiver)`` therefore works before a release
+    of this app knows the type.
+    """
+    known = EVENT_TYPES.get(event_type)
+    if known is not None:
+        return known.signal
+    return _extra_signals.setdefault(event_type, Signal())
+
+
+def connect(event_type: str, receiver: Callable[..., Any], **kwargs: Any) -> None:
+    """Connect ``receiver`` to ``event_type``'s signal (``kwargs`` go to ``Signal.connect``)."""
+    signal_for(event_type).connect(receiver, **kwargs)
+
+
+def signals_to_send(event_type: str) -> list[Signal]:
+    """The signals processing sends for ``event_type``, in order."""
+    specific = EVENT_TYPES.get(event_type)
+    if specific is not None:
+        return [specific.signal, event_received]
+    extra = _extra_signals.get(event_type)
+    return [extra, event_received] if extra is not None else [event_received]
+
+
+def data_class_for(event_type: str) -> type[EventData]:
+    """The typed data view for ``event_type``; unknown types get the prospect-shaped one."""
+    known = EVENT_TYPES.get(event_type)
+    return known.data_class if known is not None else ProspectEventData

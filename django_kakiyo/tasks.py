@@ -1,0 +1,37 @@
+"""Celery tasks: thin shells around processing and the sweeper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from .dispatch import requeue_stale_events
+from .processing import process_event
+
+
+@shared_task(
+    bind=True,
+    name="django_kakiyo.process_event",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    ignore_result=True,
+)
+def process_event_task(self: Any, event_id: int) -> str:
+    """Process one stored event; retried (a new message) while processing says so.
+
+    ``acks_late`` and ``reject_on_worker_lost``: a worker killed mid-task leaves the message
+    to be delivered again, and the claim in processing makes that re-delivery harmless.
+    """
+    outcome = process_event(event_id)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(name="django_kakiyo.requeue_stale_events", ignore_result=True)
+def requeue_stale_events_task(older_than: float | None = None) -> int:
+    """The sweeper, for Celery beat: enqueue events that never reached a worker."""
+    _, enqueued = requeue_stale_events(older_than)
+    return enqueued

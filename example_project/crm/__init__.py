@@ -1,0 +1,1 @@
+"""A tiny CRM fed by Kakiyo webhooks: what a user's own app looks like."""

@@ -1,0 +1,203 @@
+"""Real servers for the integration tests: Redis (shared and private), Celery workers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.db import connection
+
+from ..services import port_open, require
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_REDIS = ("127.0.0.1", 6379)
+#: Database numbers of the shared Redis that belong to the tests.
+BROKER_DB = 15
+RECORD_DB = 14
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def on_postgres() -> None:
+    """Worker tests share the test database with a worker process: PostgreSQL only."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a worker process needs a shared database: runs in the PostgreSQL pass")
+
+
+@pytest.fixture
+def shared_redis() -> None:
+    require(port_open(*SHARED_REDIS), "Redis is not running on 127.0.0.1:6379")
+
+
+@pytest.fixture
+def records(shared_redis: None) -> Iterator[redis.Redis]:
+    """Where the worker's receivers report their calls (a database of the shared Redis)."""
+    store = redis.Redis(*SHARED_REDIS, db=RECORD_DB)
+    store.flushdb()
+    yield store
+    store.flushdb()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, which the test may stop and start."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.directory = tempfile.mkdtemp(prefix="kakiyo-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary is not None
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.directory],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for(lambda: port_open("127.0.0.1", self.port), 10, "redis-server to listen")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    require(shutil.which("redis-server") is not None, "redis-server is not on PATH")
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(server.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def use_broker(settings: Any) -> Iterator[Callable[[str], None]]:
+    """Point this process's Celery app (and KAKIYO) at a broker URL."""
+    from example_project import celery_app
+
+    previous = celery_app.conf.broker_url
+
+    def point(url: str) -> None:
+        settings.CELERY_BROKER_URL = url
+        settings.KAKIYO = {**settings.KAKIYO, "PROCESSING": "celery"}
+        celery_app.conf.broker_url = url
+        # Connection pools are cached per app; drop them so the new URL is used.
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    yield point
+    point(previous)
+
+
+class Worker:
+    """A real ``celery worker`` process on the test database."""
+
+    def __init__(self, broker_url: str, record_url: str, log: Path, **env: str) -> None:
+        self.log = log
+        database = connection.settings_dict
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+            "PYTHONPATH": str(REPO),
+            "CELERY_BROKER_URL": broker_url,
+            "KAKIYO_TEST_RECORD_URL": record_url,
+            "KAKIYO_WORKER_DATABASE_URL": (
+                f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or '127.0.0.1'}"
+                f":{database['PORT'] or 5432}/{database['NAME']}"
+            ),
+            **env,
+        }
+        self.output = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "example_project", "worker",
+             "--pool=prefork", "--concurrency=2", "--loglevel=INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat",
+             f"--hostname=kakiyo-test-{os.getpid()}-{time.monotonic_ns()}@%h"],
+            cwd=REPO,
+            env=environment,
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_for(self._ready, 60, f"the worker to be ready (log: {log})")
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            pytest.fail(f"worker exited with {self.process.returncode}:\n{self.log.read_text()}")
+        return b" ready." in self.log.read_bytes()
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes at once, as an OOM killer would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self.output.close()
+
+
+@pytest.fixture
+def start_worker(
+    on_postgres: None, records: redis.Redis, tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
+    workers: list[Worker] = []
+    record_url = f"redis://{SHARED_REDIS[0]}:{SHARED_REDIS[1]}/{RECORD_DB}"
+
+    def start(broker_url: str, **env: str) -> Worker:
+        worker = Worker(broker_url, record_url, tmp_path / f"worker-{len(workers)}.log", **env)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def shared_broker(shared_redis: None, use_broker: Callable[[str], None]) -> str:
+    """A database of the shared Redis as the broker, emptied first."""
+    redis.Redis(*SHARED_REDIS, db=BROKER_DB).flushdb()
+    url = f"redis://{SHARED_REDIS[0]}:{SHARED_REDIS[1]}/{BROKER_DB}"
+    use_broker(url)
+    return url

@@ -1,0 +1,50 @@
+"""Connects the reporting receivers in the worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import redis
+from django.apps import AppConfig
+
+from django_kakiyo import signals
+
+
+def store() -> redis.Redis:
+    return redis.Redis.from_url(os.environ["KAKIYO_TEST_RECORD_URL"])
+
+
+def report(signal_name: str, event: Any, data: Any) -> None:
+    connection = store()
+    record = {"event": event.pk, "signal": signal_name, "pid": os.getpid(), "at": time.time()}
+    connection.rpush("calls", json.dumps(record))
+    failures = int(data.get("fail_times", 0))
+    if signal_name == "typed" and failures:
+        attempt = connection.incr(f"attempt:{event.pk}")
+        if attempt <= failures:
+            raise RuntimeError(f"planned failure {attempt} of {failures}")
+    # Only the first run sleeps, so the run after a killed one can finish.
+    if signal_name == "typed" and data.get("sleep") and connection.setnx(f"slept:{event.pk}", 1):
+        connection.set(f"started:{event.pk}", os.getpid())
+        time.sleep(float(data["sleep"]))
+        connection.delete(f"started:{event.pk}")
+
+
+def on_typed(sender: Any, event: Any, data: Any, **kwargs: Any) -> None:
+    report("typed", event, data)
+
+
+def on_any(sender: Any, event: Any, data: Any, **kwargs: Any) -> None:
+    report("event_received", event, data)
+
+
+class WorkerReceiversConfig(AppConfig):
+    name = "tests.worker_receivers"
+    label = "worker_receivers"
+
+    def ready(self) -> None:
+        signals.linkedin_message_received.connect(on_typed, weak=False)
+        signals.event_received.connect(on_any, weak=False)
