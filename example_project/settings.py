@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -65,6 +66,15 @@ DATABASES = {
         conn_max_age=60,
     )
 }
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the worker's pool processes write concurrently: wait for locks
+    # instead of failing at once, and (Django 5.1+) take the write lock up front.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    if django.VERSION >= (5, 1):
+        DATABASES["default"]["OPTIONS"].update(
+            transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL;"
+        )
 
 USE_TZ = True
 TIME_ZONE = "UTC"
