@@ -49,6 +49,10 @@ DEFAULTS: dict[str, Any] = {
     "PUBLISH_TIMEOUT": 0.5,
     # Celery queue for the processing task; None uses the default queue.
     "CELERY_QUEUE": None,
+    # The Kakiyo REST API, for django_kakiyo.client and the kakiyo_webhooks command.
+    "API_KEY": None,
+    "API_BASE_URL": "https://api.kakiyo.com/v1",
+    "API_TIMEOUT": 10,
 }
 
 
