@@ -1,35 +1,126 @@
-"""Read-only admin screens for stored events and refused requests: they are evidence."""
+"""Admin screens for stored events and refused requests: read-only, since they are evidence.
+
+Built for big tables: no ``COUNT(*)`` over the whole table on any page (the paginator counts at
+most :data:`COUNT_LIMIT` rows), filters whose choices come from the indexes, exact-match
+searches that use the id indexes.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .models import RejectedRequest, WebhookEvent
+from .replay import ignore_events, replay_events
+from .stats import PERIODS, STATUS_COLOURS, event_stats, hourly_chart
+
+#: The changelist counts at most this many rows; beyond it the count reads "10000+".
+COUNT_LIMIT = 10_000
+
+
+class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
+    """Counts ``COUNT_LIMIT + 1`` rows at most, so a page never scans millions to count them."""
+
+    @cached_property
+    def count(self) -> int:
+        queryset: QuerySet[Any] = self.object_list  # type: ignore[assignment]
+        return queryset[: COUNT_LIMIT + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > COUNT_LIMIT
+
+
+def distinct_values(queryset: QuerySet[Any], field: str, limit: int = 200) -> list[str]:
+    """Distinct non-empty values of an indexed column, cheaply even on a huge table.
+
+    PostgreSQL has no skip scan, so a plain DISTINCT reads the whole index; a recursive
+    query that jumps from one value to the next reads one index entry per distinct value.
+    """
+    model = queryset.model
+    if connection.vendor != "postgresql":
+        values = (
+            queryset.exclude(**{field: ""})
+            .order_by(field)
+            .values_list(field, flat=True)
+            .distinct()[:limit]
+        )
+        return list(values)
+    table = connection.ops.quote_name(model._meta.db_table)
+    column = connection.ops.quote_name(model._meta.get_field(field).column)
+    sql = f"""
+        WITH RECURSIVE walk(value) AS (
+            (SELECT {column} FROM {table} WHERE {column} > '' ORDER BY {column} LIMIT 1)
+            UNION ALL
+            SELECT (SELECT {column} FROM {table} WHERE {column} > walk.value
+                    ORDER BY {column} LIMIT 1)
+            FROM walk WHERE walk.value IS NOT NULL
+        )
+        SELECT value FROM walk WHERE value IS NOT NULL LIMIT %s
+    """  # noqa: S608 - table and column names come from the model, quoted
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+class IndexedValueFilter(admin.SimpleListFilter):
+    """A filter on an indexed column whose choices are its distinct values."""
+
+    field = ""
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        values = distinct_values(WebhookEvent.objects.all(), self.field)
+        return [(value, value) for value in values]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(**{self.field: value}) if value else queryset
+
+
+class EventTypeFilter(IndexedValueFilter):
+    title = _("event type")
+    parameter_name = "event_type"
+    field = "event_type"
+
+
+class TeamFilter(IndexedValueFilter):
+    title = _("team")
+    parameter_name = "team_id"
+    field = "team_id"
 
 
 def pretty_json(value: Any) -> SafeString:
     """``value`` as indented JSON in a <pre>, escaped."""
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
-    return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+    return format_html('<pre class="kakiyo-json">{}</pre>', text)
 
 
 def pretty_bytes(value: bytes | memoryview | None) -> SafeString:
     """Stored bytes shown as text (invalid UTF-8 shown escaped), in a <pre>."""
     raw = bytes(value or b"")
     return format_html(
-        '<pre style="white-space: pre-wrap">{}</pre>', raw.decode("utf-8", "backslashreplace")
+        '<pre class="kakiyo-json">{}</pre>', raw.decode("utf-8", "backslashreplace")
     )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Nothing can be added or edited; deleting still needs the delete permission."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -41,7 +132,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = (
-        "id",
         "received_at",
         "event_type",
         "team_id",
@@ -51,10 +141,12 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "attempts",
         "delivery_count",
     )
-    list_filter = ("status", "event_type", "signature_method")
-    search_fields = ("=prospect_id", "=chat_id", "=campaign_id", "=agent_id", "=team_id")
+    list_display_links = ("received_at", "event_type")
+    list_filter = (EventTypeFilter, "status", TeamFilter, "received_at")
+    search_fields = ("=prospect_id", "=chat_id", "=campaign_id", "=agent_id")
+    search_help_text = _("Exact prospect, chat, campaign or agent id.")
     date_hierarchy = "received_at"
-    show_full_result_count = False
+    actions = ("replay_selected", "mark_ignored")
     fields = (
         "event_type",
         "status",
@@ -69,37 +161,119 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "last_received_at",
         "delivery_count",
         "attempts",
+        "next_attempt_at",
         "processed_at",
         "last_error",
-        "last_traceback",
+        "last_traceback_pre",
+        "history_pre",
         "signature_method",
         "remote_addr",
         "dedup_key",
-        "payload_pretty",
-        "headers_pretty",
-        "raw_body_text",
+        "payload_pre",
+        "headers_pre",
+        "raw_body_pre",
     )
     readonly_fields = fields
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookEvent]:
+        # The list never shows the large columns: leave them in the database.
+        queryset = super().get_queryset(request)
+        url_name = request.resolver_match.url_name if request.resolver_match else None
+        if url_name and url_name.endswith("changelist"):
+            queryset = queryset.defer("payload", "raw_body", "headers", "last_traceback")
+        return queryset
+
     @admin.display(description=_("payload"))
-    def payload_pretty(self, obj: WebhookEvent) -> SafeString:
+    def payload_pre(self, obj: WebhookEvent) -> SafeString:
         return pretty_json(obj.payload)
 
     @admin.display(description=_("headers"))
-    def headers_pretty(self, obj: WebhookEvent) -> SafeString:
+    def headers_pre(self, obj: WebhookEvent) -> SafeString:
         return pretty_json(obj.headers)
 
     @admin.display(description=_("raw body"))
-    def raw_body_text(self, obj: WebhookEvent) -> SafeString:
+    def raw_body_pre(self, obj: WebhookEvent) -> SafeString:
         return pretty_bytes(obj.raw_body)
+
+    @admin.display(description=_("last traceback"))
+    def last_traceback_pre(self, obj: WebhookEvent) -> SafeString:
+        return format_html('<pre class="kakiyo-json">{}</pre>', obj.last_traceback)
+
+    @admin.display(description=_("history"))
+    def history_pre(self, obj: WebhookEvent) -> SafeString:
+        return pretty_json(obj.history)
+
+    # Actions go through the same code as the API and the commands (replay.py).
+
+    @admin.action(description=_("Replay selected events"), permissions=["replay"])
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        result = replay_events(queryset, by=_actor(request))
+        self._report(request, len(result.done), len(result.skipped), str(_("replayed")))
+
+    @admin.action(description=_("Mark selected events ignored"), permissions=["replay"])
+    def mark_ignored(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        result = ignore_events(queryset, by=_actor(request))
+        self._report(request, len(result.done), len(result.skipped), str(_("marked ignored")))
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        """Replaying changes an event's status: it needs the view permission and staff."""
+        return bool(request.user.is_staff and self.has_view_permission(request))
+
+    def _report(self, request: HttpRequest, done: int, skipped: int, verb: str) -> None:
+        message = ngettext("%(n)d event %(verb)s.", "%(n)d events %(verb)s.", done) % {
+            "n": done,
+            "verb": verb,
+        }
+        if skipped:
+            message += " " + ngettext(
+                "%(n)d skipped (invalid, processing or already final).",
+                "%(n)d skipped (invalid, processing or already final).",
+                skipped,
+            ) % {"n": skipped}
+        self.message_user(request, message, messages.SUCCESS if done else messages.WARNING)
+
+    # The stats page.
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        stats = path(
+            "stats/",
+            self.admin_site.admin_view(self.stats_view),
+            name="{}_{}_stats".format(*info),
+        )
+        return [stats, *super().get_urls()]
+
+    def stats_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        period = request.GET.get("period", "24h")
+        if period not in PERIODS:
+            period = "24h"
+        stats = event_stats(period)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Kakiyo webhook statistics"),
+            "stats": stats,
+            "chart": hourly_chart(stats),
+            "periods": list(PERIODS),
+            "colours": STATUS_COLOURS,
+            "changelist_url": reverse("admin:django_kakiyo_webhookevent_changelist"),
+        }
+        return TemplateResponse(request, "admin/django_kakiyo/webhookevent/stats.html", context)
+
+
+def _actor(request: HttpRequest) -> str:
+    return f"admin:{request.user.get_username()}"
 
 
 @admin.register(RejectedRequest)
 class RejectedRequestAdmin(ReadOnlyAdmin):
-    list_display = ("id", "received_at", "reason", "remote_addr", "content_length", "detail")
-    list_filter = ("reason",)
+    list_display = ("received_at", "reason", "remote_addr", "content_length", "detail")
+    list_filter = ("reason", "received_at")
     date_hierarchy = "received_at"
-    show_full_result_count = False
     fields = (
         "reason",
         "detail",
@@ -109,15 +283,15 @@ class RejectedRequestAdmin(ReadOnlyAdmin):
         "path",
         "content_type",
         "content_length",
-        "headers_pretty",
-        "body_prefix_text",
+        "headers_pre",
+        "body_prefix_pre",
     )
     readonly_fields = fields
 
     @admin.display(description=_("headers"))
-    def headers_pretty(self, obj: RejectedRequest) -> SafeString:
+    def headers_pre(self, obj: RejectedRequest) -> SafeString:
         return pretty_json(obj.headers)
 
     @admin.display(description=_("body prefix"))
-    def body_prefix_text(self, obj: RejectedRequest) -> SafeString:
+    def body_prefix_pre(self, obj: RejectedRequest) -> SafeString:
         return pretty_bytes(obj.body_prefix)

@@ -49,6 +49,11 @@ DEFAULTS: dict[str, Any] = {
     "PUBLISH_TIMEOUT": 0.5,
     # Celery queue for the processing task; None uses the default queue.
     "CELERY_QUEUE": None,
+    # Days to keep processed/ignored events and refused requests; None keeps them for ever.
+    # The daily beat task django_kakiyo.prune_old_events applies it.
+    "RETENTION": None,
+    # DRF permission classes for the events API (dotted paths); staff only by default.
+    "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     # The Kakiyo REST API, for django_kakiyo.client and the kakiyo_webhooks command.
     "API_KEY": None,
     "API_BASE_URL": "https://api.kakiyo.com/v1",

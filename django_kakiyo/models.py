@@ -109,6 +109,12 @@ class WebhookEvent(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
     last_traceback = models.TextField(_("last traceback"), blank=True)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    history = models.JSONField(
+        _("history"),
+        default=list,
+        blank=True,
+        help_text=_("Operator actions on this event (replays, ignores): when, what, by whom."),
+    )
 
     class Meta:
         verbose_name = _("webhook event")

@@ -6,8 +6,10 @@ from typing import Any
 
 from celery import shared_task
 
+from .conf import kakiyo_settings
 from .dispatch import requeue_stale_events
 from .processing import process_event
+from .retention import prune
 
 
 @shared_task(
@@ -35,3 +37,13 @@ def requeue_stale_events_task(older_than: float | None = None) -> int:
     """The sweeper, for Celery beat: enqueue events that never reached a worker."""
     _, enqueued = requeue_stale_events(older_than)
     return enqueued
+
+
+@shared_task(name="django_kakiyo.prune_old_events", ignore_result=True)
+def prune_old_events_task() -> int:
+    """Retention, for a daily Celery beat entry: apply ``KAKIYO['RETENTION']`` (days)."""
+    days = kakiyo_settings.RETENTION
+    if days is None:
+        return 0
+    result = prune(float(days))
+    return result.events + result.rejected_requests

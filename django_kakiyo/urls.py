@@ -1,11 +1,21 @@
-"""URLs to include under a prefix of your choice, e.g. ``path("kakiyo/", include(...))``."""
+"""URLs to include under a prefix of your choice, e.g. ``path("kakiyo/", include(...))``.
+
+``webhook/`` (name ``kakiyo-webhook``) receives deliveries; ``api/events/`` is the events API
+(names ``kakiyo-event-list``, ``kakiyo-event-detail``, ``kakiyo-event-replay``).
+"""
 
 from __future__ import annotations
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
+from .api import WebhookEventViewSet
 from .views import webhook_view
+
+router = SimpleRouter()
+router.register("api/events", WebhookEventViewSet, basename="kakiyo-event")
 
 urlpatterns = [
     path("webhook/", webhook_view, name="kakiyo-webhook"),
+    *router.urls,
 ]

@@ -8,8 +8,13 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from django_kakiyo import admin as kakiyo_admin
 from django_kakiyo.models import RejectedRequest, WebhookEvent
 from django_kakiyo.testing import post_event
+
+from .factories import stored_event
+
+Event = WebhookEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +92,111 @@ def test_anonymous_is_sent_to_login(client: Client, event: Any) -> None:
     response = client.get(EVENTS)
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+# -- filters, actions, stats -------------------------------------------------------------------
+
+
+def test_type_and_team_filters_offer_the_stored_values(admin_client: Client) -> None:
+    stored_event("prospect.unqualified", team_id="team_x")
+    stored_event("linkedin.message.sent", team_id="team_y")
+    content = admin_client.get(EVENTS).content.decode()
+    for value in ("prospect.unqualified", "linkedin.message.sent", "team_x", "team_y"):
+        assert f"={value}" in content
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("?event_type=prospect.unqualified", {"p_a"}),
+        ("?team_id=team_y", {"p_b"}),
+        ("?status__exact=failed", {"p_b"}),
+        ("?q=p_a", {"p_a"}),
+        ("?received_at__gte=2000-01-01+00:00:00%2B00:00", {"p_a", "p_b"}),
+        ("?received_at__lt=2000-01-01+00:00:00%2B00:00", set()),
+    ],
+)
+def test_filters_narrow_the_list(admin_client: Client, query: str, expected: set[str]) -> None:
+    stored_event("prospect.unqualified", prospect_id="p_a", team_id="team_x")
+    stored_event("linkedin.message.sent", prospect_id="p_b", team_id="team_y", status="failed")
+    content = admin_client.get(EVENTS + query).content.decode()
+    assert {p for p in ("p_a", "p_b") if f">{p}<" in content} == expected
+
+
+def test_date_hierarchy_drills_down(admin_client: Client) -> None:
+    event = stored_event()
+    year = event.received_at.year
+    response = admin_client.get(f"{EVENTS}?received_at__year={year}")
+    assert response.status_code == 200
+    assert b">p_1<" in response.content
+
+
+def test_count_is_capped_on_big_lists(admin_client: Client, monkeypatch: Any) -> None:
+    monkeypatch.setattr(kakiyo_admin, "COUNT_LIMIT", 3)
+    for _ in range(5):
+        stored_event()
+    content = admin_client.get(EVENTS).content.decode()
+    assert "3+ webhook events" in content
+    assert "SELECT COUNT" not in content
+
+
+def test_replay_action_requeues_and_records_history(
+    admin_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    failed = stored_event(status="failed", attempts=5, last_error="boom")
+    invalid = stored_event(status="invalid")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            EVENTS,
+            {"action": "replay_selected", "_selected_action": [failed.pk, invalid.pk]},
+            follow=True,
+        )
+    assert "1 event replayed. 1 skipped" in response.content.decode()
+    failed.refresh_from_db()
+    assert failed.status == Event.Status.PROCESSED  # replayed in-process, receivers ran
+    assert failed.attempts == 1
+    assert failed.history[0]["action"] == "replay"
+    assert failed.history[0]["by"] == "admin:admin"
+    assert failed.history[0]["from"] == "failed"
+    assert Event.objects.get(pk=invalid.pk).status == Event.Status.INVALID
+
+
+def test_mark_ignored_action(admin_client: Client) -> None:
+    pending = stored_event(status="queued")
+    done = stored_event(status="processed")
+    admin_client.post(
+        EVENTS, {"action": "mark_ignored", "_selected_action": [pending.pk, done.pk]}
+    )
+    assert Event.objects.get(pk=pending.pk).status == Event.Status.IGNORED
+    assert Event.objects.get(pk=pending.pk).history[0]["action"] == "ignore"
+    assert Event.objects.get(pk=done.pk).status == Event.Status.PROCESSED
+
+
+def test_stats_page_draws_the_chart(admin_client: Client) -> None:
+    import datetime as dt
+
+    stored_event(status="processed")
+    stored_event(status="failed", age=dt.timedelta(hours=3))
+    oldest = stored_event(status="queued", age=dt.timedelta(hours=5))
+    stored_event(status="processed", age=dt.timedelta(days=3))
+    response = admin_client.get(EVENTS + "stats/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert content.count('<rect class="bar"') == 3
+    assert '<td id="kakiyo-total">3</td>' in content
+    assert "50%" in content  # 1 failed / (1 failed + 1 processed)
+    assert f"#{oldest.pk}</a>" in content
+    week = admin_client.get(EVENTS + "stats/?period=7d").content.decode()
+    assert '<td id="kakiyo-total">4</td>' in week
+
+
+def test_stats_is_linked_from_changelist_and_app_index(admin_client: Client) -> None:
+    assert b"stats/" in admin_client.get(EVENTS).content
+    assert b"webhookevent/stats/" in admin_client.get("/admin/django_kakiyo/").content
+
+
+@pytest.mark.parametrize("staff", [False, True])
+def test_stats_page_needs_permission(client: Client, staff: bool) -> None:
+    User.objects.create_user("someone", password="pw", is_staff=staff)
+    client.login(username="someone", password="pw")
+    assert client.get(EVENTS + "stats/").status_code in (302, 403)

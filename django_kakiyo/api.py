@@ -1,0 +1,135 @@
+"""The events API (Django REST framework): list, filter, read and replay stored events.
+
+Mounted by ``django_kakiyo.urls`` at ``api/events/``. Staff only unless
+``KAKIYO['API_PERMISSION_CLASSES']`` says otherwise; cursor-paginated newest first, so a page
+costs the same on a table of millions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.module_loading import import_string
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .conf import kakiyo_settings
+from .models import WebhookEvent
+from .replay import replay_events
+
+
+class WebhookEventSerializer(serializers.ModelSerializer[WebhookEvent]):
+    class Meta:
+        model = WebhookEvent
+        fields = [
+            "id",
+            "event_type",
+            "status",
+            "invalid_reason",
+            "team_id",
+            "agent_id",
+            "campaign_id",
+            "chat_id",
+            "prospect_id",
+            "occurred_at",
+            "received_at",
+            "last_received_at",
+            "delivery_count",
+            "attempts",
+            "next_attempt_at",
+            "processed_at",
+            "last_error",
+            "signature_method",
+            "payload",
+        ]
+        read_only_fields = fields
+
+
+class WebhookEventDetailSerializer(WebhookEventSerializer):
+    """The detail adds what is too large for lists."""
+
+    class Meta(WebhookEventSerializer.Meta):
+        fields = [*WebhookEventSerializer.Meta.fields, "last_traceback", "headers", "history"]
+        read_only_fields = fields
+
+
+class NewestFirst(CursorPagination):
+    ordering = ("-received_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+#: Query parameters that filter on a column by equality.
+EXACT_FILTERS = {
+    "type": "event_type",
+    "status": "status",
+    "team": "team_id",
+    "campaign": "campaign_id",
+    "prospect": "prospect_id",
+    "chat": "chat_id",
+    "agent": "agent_id",
+}
+
+
+class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
+    """Stored Kakiyo events. Filters: ``type``, ``status``, ``team``, ``campaign``,
+    ``prospect``, ``chat``, ``agent`` (exact), ``received_after``, ``received_before``
+    (ISO 8601). ``POST .../{id}/replay/`` processes an event again."""
+
+    pagination_class = NewestFirst
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [import_string(path)() for path in kakiyo_settings.API_PERMISSION_CLASSES]
+
+    def get_serializer_class(self) -> type[WebhookEventSerializer]:
+        if self.action == "list":
+            return WebhookEventSerializer
+        return WebhookEventDetailSerializer
+
+    def get_queryset(self) -> QuerySet[WebhookEvent]:
+        queryset = WebhookEvent.objects.all()
+        if self.action == "list":
+            queryset = queryset.defer("raw_body", "headers", "last_traceback", "history")
+        params = self.request.query_params
+        for parameter, field in EXACT_FILTERS.items():
+            if value := params.get(parameter):
+                queryset = queryset.filter(**{field: value})
+        for parameter, lookup in (("received_after", "gte"), ("received_before", "lt")):
+            if value := params.get(parameter):
+                moment = _parse_moment(parameter, value)
+                queryset = queryset.filter(**{f"received_at__{lookup}": moment})
+        return queryset
+
+    @action(detail=True, methods=["post"])
+    def replay(self, request: Request, pk: Any = None) -> Response:
+        event = self.get_object()
+        result = replay_events([event.pk], by=f"api:{request.user.get_username()}")
+        if not result.done:
+            return Response(
+                {"replayed": False, "detail": f"An event that is {event.status} is not replayed."},
+                status=409,
+            )
+        event.refresh_from_db()
+        return Response({"replayed": True, "event": WebhookEventDetailSerializer(event).data})
+
+
+def _parse_moment(parameter: str, value: str) -> Any:
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ValidationError({parameter: "An ISO 8601 date and time, e.g. 2026-11-27T10:00Z."})
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment

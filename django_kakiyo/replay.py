@@ -1,0 +1,107 @@
+"""Operator actions on stored events, shared by the admin, the API and the commands.
+
+Each action is recorded in the event's ``history``, so the detail page tells who replayed or
+ignored an event and when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .dispatch import enqueue_on_commit
+from .models import WebhookEvent
+
+Status = WebhookEvent.Status
+
+#: Events that can be replayed: anything not invalid (no usable envelope) and not in a
+#: worker's hands right now.
+REPLAYABLE = (
+    Status.RECEIVED,
+    Status.QUEUED,
+    Status.PROCESSED,
+    Status.FAILED,
+    Status.IGNORED,
+)
+#: Events that can still be ignored: those not yet processed.
+IGNORABLE = (Status.RECEIVED, Status.QUEUED, Status.FAILED)
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    done: list[int]
+    skipped: list[int]
+
+
+def replay_events(events: QuerySet[WebhookEvent] | Iterable[int], by: str) -> ActionResult:
+    """Queue events again through the normal processing path, attempts reset to zero.
+
+    Replaying runs every receiver again: receivers should be idempotent for replays to be
+    safe (the example CRM keys its timeline entries on the event).
+    """
+    return _apply(events, by, "replay", REPLAYABLE, _replay)
+
+
+def ignore_events(events: QuerySet[WebhookEvent] | Iterable[int], by: str) -> ActionResult:
+    """Mark events ignored: pending ones will not be processed, failed ones stop counting."""
+    return _apply(events, by, "ignore", IGNORABLE, _ignore)
+
+
+def _replay(event: WebhookEvent) -> None:
+    event.status = Status.QUEUED
+    event.attempts = 0
+    event.next_attempt_at = timezone.now()
+    event.processed_at = None
+    enqueue_on_commit(event.pk)
+
+
+def _ignore(event: WebhookEvent) -> None:
+    event.status = Status.IGNORED
+    event.next_attempt_at = None
+
+
+def _apply(
+    events: QuerySet[WebhookEvent] | Iterable[int],
+    by: str,
+    action: str,
+    allowed: tuple[str, ...],
+    change: Callable[[WebhookEvent], None],
+) -> ActionResult:
+    ids = (
+        list(events.values_list("pk", flat=True))
+        if isinstance(events, QuerySet)
+        else [int(pk) for pk in events]
+    )
+    done: list[int] = []
+    skipped: list[int] = []
+    with transaction.atomic():
+        # Lock the rows so a worker cannot claim one between our check and our write.
+        locked = WebhookEvent.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        for event in locked:
+            if event.status not in allowed:
+                skipped.append(event.pk)
+                continue
+            previous = event.status
+            change(event)
+            now = timezone.now()
+            event.status_changed_at = now
+            event.history = [
+                *event.history,
+                {"at": now.isoformat(), "action": action, "by": by, "from": previous},
+            ]
+            event.save(
+                update_fields=[
+                    "status",
+                    "status_changed_at",
+                    "attempts",
+                    "next_attempt_at",
+                    "processed_at",
+                    "history",
+                ]
+            )
+            done.append(event.pk)
+    return ActionResult(done=done, skipped=skipped)

@@ -1,0 +1,142 @@
+"""The DRF events API: filters, cursor pagination, detail, replay, permissions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from django_kakiyo.models import WebhookEvent
+
+from .factories import stored_event
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/kakiyo/api/events/"
+
+
+def ids(response: Any) -> list[int]:
+    assert response.status_code == 200, response.content
+    return [row["id"] for row in response.json()["results"]]
+
+
+@pytest.fixture
+def events() -> dict[str, WebhookEvent]:
+    return {
+        "a": stored_event("prospect.unqualified", prospect_id="p_a", team_id="t_1"),
+        "b": stored_event(
+            "linkedin.message.sent",
+            prospect_id="p_b",
+            team_id="t_2",
+            status="failed",
+            campaign_id="c_9",
+            chat_id="ch_9",
+            age=dt.timedelta(hours=2),
+        ),
+        "c": stored_event("linkedin.message.sent", prospect_id="p_c", age=dt.timedelta(days=2)),
+    }
+
+
+def test_list_is_newest_first(admin_client: Client, events: dict[str, WebhookEvent]) -> None:
+    assert ids(admin_client.get(LIST)) == [events[k].pk for k in "abc"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("type=linkedin.message.sent", "bc"),
+        ("status=failed", "b"),
+        ("team=t_2", "b"),
+        ("campaign=c_9", "b"),
+        ("prospect=p_c", "c"),
+        ("chat=ch_9", "b"),
+        ("type=linkedin.message.sent&status=processed", ""),
+    ],
+)
+def test_filters(
+    admin_client: Client, events: dict[str, WebhookEvent], query: str, expected: str
+) -> None:
+    assert ids(admin_client.get(f"{LIST}?{query}")) == [events[k].pk for k in expected]
+
+
+def test_time_range(admin_client: Client, events: dict[str, WebhookEvent]) -> None:
+    since = (events["b"].received_at - dt.timedelta(minutes=1)).isoformat()
+    until = (events["a"].received_at - dt.timedelta(minutes=1)).isoformat()
+    response = admin_client.get(LIST, {"received_after": since, "received_before": until})
+    assert ids(response) == [events["b"].pk]
+
+
+def test_bad_time_is_a_400(admin_client: Client) -> None:
+    response = admin_client.get(LIST, {"received_after": "yesterday"})
+    assert response.status_code == 400
+    assert "received_after" in response.json()
+
+
+def test_cursor_pagination_walks_every_event_once(admin_client: Client) -> None:
+    created = [stored_event(age=dt.timedelta(seconds=i)).pk for i in range(7)]
+    seen: list[int] = []
+    url: str | None = f"{LIST}?page_size=3"
+    while url:
+        page = admin_client.get(url).json()
+        seen += [row["id"] for row in page["results"]]
+        url = page["next"]
+    assert seen == created
+    assert "count" not in page
+
+
+def test_detail_has_headers_traceback_and_history(
+    admin_client: Client, events: dict[str, WebhookEvent]
+) -> None:
+    body = admin_client.get(f"{LIST}{events['b'].pk}/").json()
+    assert body["event_type"] == "linkedin.message.sent"
+    assert {"headers", "last_traceback", "history", "payload"} <= set(body)
+    assert "raw_body" not in body
+
+
+def test_replay(
+    admin_client: Client, events: dict[str, WebhookEvent], django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"{LIST}{events['b'].pk}/replay/")
+    assert response.status_code == 200
+    assert response.json()["replayed"] is True
+    event = WebhookEvent.objects.get(pk=events["b"].pk)
+    assert event.status == WebhookEvent.Status.PROCESSED
+    assert event.history[-1]["by"] == "api:admin"
+
+
+def test_replay_of_an_invalid_event_is_a_409(admin_client: Client) -> None:
+    invalid = stored_event(status="invalid")
+    response = admin_client.post(f"{LIST}{invalid.pk}/replay/")
+    assert response.status_code == 409
+    assert response.json()["replayed"] is False
+
+
+def test_anonymous_and_non_staff_get_nothing(
+    client: Client, events: dict[str, WebhookEvent]
+) -> None:
+    detail = f"{LIST}{events['a'].pk}/"
+    for url in (LIST, detail):
+        assert client.get(url).status_code in (401, 403)
+    assert client.post(detail + "replay/").status_code in (401, 403)
+    User.objects.create_user("someone", password="pw")
+    client.login(username="someone", password="pw")
+    for url in (LIST, detail):
+        response = client.get(url)
+        assert response.status_code == 403
+        assert b"p_a" not in response.content
+
+
+def test_permission_classes_are_a_setting(
+    client: Client, settings: Any, events: dict[str, WebhookEvent]
+) -> None:
+    settings.KAKIYO = {
+        **settings.KAKIYO,
+        "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    }
+    User.objects.create_user("someone", password="pw")
+    client.login(username="someone", password="pw")
+    assert client.get(LIST).status_code == 200

@@ -1,0 +1,77 @@
+"""``manage.py kakiyo_reprocess``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from django_kakiyo.models import WebhookEvent
+
+from .factories import stored_event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("kakiyo_reprocess", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_reprocess_by_status_runs_receivers_and_records_history() -> None:
+    failed = stored_event(status="failed", attempts=5)
+    other = stored_event(status="processed")
+    assert "replayed 1 event(s); skipped 0" in run("--status", "failed")
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == ("processed", 1)
+    assert failed.history[-1]["by"] == "command:kakiyo_reprocess"
+    assert WebhookEvent.objects.get(pk=other.pk).history == []
+
+
+def test_dry_run_changes_nothing() -> None:
+    stored_event(status="failed")
+    assert run("--status", "failed", "--dry-run") == "would replay 1 event(s).\n"
+    assert WebhookEvent.objects.get().status == "failed"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--type", "prospect.unqualified"], {"a"}),
+        (["--since", "AGO_90_MIN"], {"a", "b"}),
+        (["--until", "AGO_90_MIN"], {"c"}),
+        (["--id", "ID_C", "--id", "ID_A"], {"a", "c"}),
+    ],
+)
+def test_selection(args: list[str], expected: set[str]) -> None:
+    events = {
+        "a": stored_event("prospect.unqualified", status="failed"),
+        "b": stored_event(status="failed", age=dt.timedelta(hours=1)),
+        "c": stored_event(status="failed", age=dt.timedelta(hours=2)),
+    }
+    from django.utils import timezone
+
+    ago = (timezone.now() - dt.timedelta(minutes=90)).isoformat()
+    values = {"AGO_90_MIN": ago, "ID_A": str(events["a"].pk), "ID_C": str(events["c"].pk)}
+    run(*[values.get(arg, arg) for arg in args])
+    replayed = {k for k, e in events.items() if WebhookEvent.objects.get(pk=e.pk).history}
+    assert replayed == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [([], "Choose events"), (["--since", "yesterday"], "ISO 8601")],
+)
+def test_errors(args: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        run(*args)
+
+
+def test_invalid_events_are_skipped(settings: Any) -> None:
+    stored_event(status="invalid")
+    assert "replayed 0 event(s); skipped 1" in run("--status", "invalid")
