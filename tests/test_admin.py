@@ -200,3 +200,28 @@ def test_stats_page_needs_permission(client: Client, staff: bool) -> None:
     User.objects.create_user("someone", password="pw", is_staff=staff)
     client.login(username="someone", password="pw")
     assert client.get(EVENTS + "stats/").status_code in (302, 403)
+
+
+@pytest.mark.parametrize("kind", ["year", "month", "day"])
+def test_cheap_datetimes_match_djangos_distinct(kind: str) -> None:
+    import datetime as dt
+
+    from django.db.models.query import QuerySet as PlainQuerySet
+
+    for days in (0, 1, 3, 40, 45, 400):
+        stored_event(age=dt.timedelta(days=days))
+    events = Event.objects.all()
+    ours = list(events.datetimes("received_at", kind))
+    djangos = list(PlainQuerySet.datetimes(events, "received_at", kind))
+    assert ours == djangos
+    assert list(events.datetimes("received_at", kind, order="DESC")) == djangos[::-1]
+    failed = events.filter(status="failed")
+    assert list(failed.datetimes("received_at", kind)) == []
+
+
+def test_search_is_exact_and_case_sensitive(admin_client: Client) -> None:
+    stored_event(prospect_id="p_Case", chat_id="chat_7")
+    assert b">p_Case<" in admin_client.get(EVENTS + "?q=p_Case").content
+    assert b">p_Case<" in admin_client.get(EVENTS + "?q=chat_7").content
+    assert b">p_Case<" not in admin_client.get(EVENTS + "?q=p_case").content
+    assert b">p_Case<" not in admin_client.get(EVENTS + "?q=p_Ca").content
