@@ -15,3 +15,46 @@ class KakiyoConfigurationError(KakiyoError, ImproperlyConfigured):
     def __init__(self, setting: str, problem: str) -> None:
         self.setting = setting
         super().__init__(f"{setting} {problem}.")
+
+
+class KakiyoAPIError(KakiyoError):
+    """A call to the Kakiyo REST API failed; the one error :mod:`django_kakiyo.client` raises.
+
+    One class rather than one per status, because callers mostly need to tell "it failed" from
+    "it worked" and then read ``status`` (``None`` when no HTTP answer arrived: a refused
+    connection or a timeout) and ``code`` (Kakiyo's ``error`` field, e.g. ``invalid_api_key``,
+    ``rate_limit_exceeded``; ``None`` when the body was not Kakiyo's JSON error). ``endpoint``
+    is ``"METHOD /path"``. The client strips the API key from ``message`` before raising, so
+    the text is safe to log.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.status = status
+        self.code = code
+        self.endpoint = endpoint
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        answer = "no answer" if self.status is None else f"HTTP {self.status}"
+        if self.code:
+            answer += f" {self.code}"
+        where = f"{self.endpoint}: " if self.endpoint else ""
+        return f"{where}{answer}: {self.message}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, "
+            f"message={self.message!r}, endpoint={self.endpoint!r})"
+        )
+
+    def __reduce__(self) -> tuple[type[KakiyoAPIError], tuple[str], dict[str, object]]:
+        # Keyword-only fields survive pickling (Celery, multiprocessing) through __dict__.
+        return (type(self), (self.message,), self.__dict__)
