@@ -77,14 +77,21 @@ def _delete_in_batches(
 ) -> int:
     total = 0
     model = queryset.model
+    last_pk = 0
     while True:
         with transaction.atomic():
-            ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            # Keyset pagination: each batch starts after the last one, so the scan never
+            # walks back over the dead index entries the previous batches left behind.
+            ids = list(
+                queryset.filter(pk__gt=last_pk)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
             if not ids:
                 return total
             # A normal delete, so the project's own relations (SET_NULL, CASCADE) are honoured.
             model._default_manager.filter(pk__in=ids).delete()
-        deleted = len(ids)
-        total += deleted
+        last_pk = ids[-1]
+        total += len(ids)
         if progress is not None:
-            progress(deleted)
+            progress(len(ids))
