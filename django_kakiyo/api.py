@@ -11,8 +11,6 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -23,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .conf import kakiyo_settings
+from .envelope import parse_timestamp
 from .models import WebhookEvent
 from .replay import replay_events
 
@@ -123,13 +122,8 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
         return Response({"replayed": True, "event": WebhookEventDetailSerializer(event).data})
 
 
-def _parse_moment(parameter: str, value: str) -> Any:
-    try:
-        moment = parse_datetime(value)
-    except ValueError:
-        moment = None
+def _parse_moment(parameter: str, value: str) -> dt.datetime:
+    moment = parse_timestamp(value)
     if moment is None:
         raise ValidationError({parameter: "An ISO 8601 date and time, e.g. 2026-11-27T10:00Z."})
-    if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=dt.timezone.utc)
     return moment

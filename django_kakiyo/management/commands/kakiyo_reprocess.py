@@ -7,9 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from django_kakiyo.envelope import parse_timestamp
 from django_kakiyo.management.progress import progress_bar
 from django_kakiyo.models import WebhookEvent
 from django_kakiyo.replay import replay_events
@@ -74,11 +73,8 @@ class Command(BaseCommand):
         return events
 
 
-def _moment(option: str, value: str) -> Any:
-    try:
-        moment = parse_datetime(value)
-    except ValueError:
-        moment = None
+def _moment(option: str, value: str) -> dt.datetime:
+    moment = parse_timestamp(value)
     if moment is None:
         raise CommandError(f"{option} must be an ISO 8601 date and time, not {value!r}.")
-    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=dt.timezone.utc)
+    return moment
