@@ -9,6 +9,9 @@ from example_project.settings import *  # noqa: F403
 DATABASES = {
     "default": dj_database_url.parse(os.environ.get("DATABASE_URL", "sqlite:///:memory:"))
 }
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    # A test database per run, so runs sharing a server (CI, a nox leg) never collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_kakiyo_{os.getpid()}"}
 KAKIYO = {"WEBHOOK_SECRETS": ["whsec_kakiyo_test_5f3c9a1b2d4e6f708192a3b4c5d6e7f8"]}
 CELERY_BROKER_URL = None
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
