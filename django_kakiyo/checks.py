@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -41,6 +43,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_numbers(user)
     messages += _check_trusted_proxies(user)
     messages += _check_processing(user)
+    messages += _check_spool(user)
     return messages
 
 
@@ -175,3 +178,28 @@ def _check_processing(user: Mapping[str, Any]) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_spool(user: Mapping[str, Any]) -> list[CheckMessage]:
+    value = user.get("SPOOL_DIR", DEFAULTS["SPOOL_DIR"])
+    if value is None:
+        return []
+    if not isinstance(value, (str, os.PathLike)):
+        problem = "must be a path (a string or a Path) or None"
+    else:
+        path = Path(value)
+        parent = path if path.exists() else path.parent
+        if path.exists() and not path.is_dir():
+            problem = "exists and is not a directory"
+        elif not os.access(parent, os.W_OK):
+            problem = "is not writable by this process"
+        else:
+            return []
+    return [
+        Error(
+            f"KAKIYO['SPOOL_DIR'] {problem}: {value!r}.",
+            hint="Point it at a directory on local, persistent disk that the web process "
+            "can write, or set it to None to answer 503 while the database is down.",
+            id="django_kakiyo.E010",
+        )
+    ]

@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "REPLAY_WINDOW": None,
     # IP addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
     "TRUSTED_PROXIES": [],
+    # A directory on local disk where deliveries are kept while the database is down (and
+    # acknowledged 202), then imported. None: such deliveries are answered 503 instead.
+    "SPOOL_DIR": None,
     # Refused requests are kept for operators, bounded so an attacker cannot fill the disk.
     "REJECTED_REQUESTS_MAX_ROWS": 10_000,
     "REJECTED_BODY_PREFIX_BYTES": 2048,

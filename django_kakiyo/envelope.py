@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+from .javascript_json import StrictJSONError, loads_strict
+from .signing import NOT_PARSED
+
+logger = logging.getLogger(__name__)
 
 #: Longest id kept in an indexed column; longer ids stay whole in the payload.
 MAX_ID_LENGTH = 255
@@ -41,6 +47,44 @@ class Envelope:
     chat_id: str = ""
     prospect_id: str = ""
     occurred_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReadEvent:
+    """What an authentic body holds: the payload, its envelope, or why it is not an event."""
+
+    payload: Any
+    envelope: Envelope | None
+    invalid_reason: str = ""
+
+
+def read_event(
+    body: bytes, parsed: Any, *, now: dt.datetime, replay_window: float | None
+) -> ReadEvent:
+    """Parse (unless ``parsed`` is given) and validate an authentic body; never raises.
+
+    ``parsed`` is the payload when signature verification already parsed it, else
+    ``NOT_PARSED``. ``now`` is when the delivery arrived, which the replay window is
+    measured from.
+    """
+    payload = parsed
+    if payload is NOT_PARSED:
+        try:
+            payload = loads_strict(body)
+        except StrictJSONError as error:
+            logger.warning("Authentic Kakiyo delivery is not strict JSON: %s", error)
+            return ReadEvent(None, None, "not_json")
+    try:
+        envelope = parse_envelope(payload)
+    except EnvelopeError as error:
+        logger.warning("Authentic Kakiyo delivery stored as invalid: %s", error)
+        return ReadEvent(None if error.reason == "too_deep" else payload, None, error.reason)
+    try:
+        ensure_fresh(envelope, replay_window, now)
+    except EnvelopeError as error:
+        logger.warning("Authentic Kakiyo delivery stored as invalid: %s", error)
+        return ReadEvent(payload, envelope, error.reason)
+    return ReadEvent(payload, envelope)
 
 
 def parse_envelope(payload: Any) -> Envelope:

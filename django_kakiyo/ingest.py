@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from .conf import kakiyo_settings
 from .dispatch import enqueue_on_commit
-from .envelope import Envelope
+from .envelope import ReadEvent
 from .models import RejectedRequest, WebhookEvent
 
 #: Headers whose values are credentials; stored as this marker instead.
@@ -51,59 +52,70 @@ def dedup_key(signed_bytes: bytes) -> str:
     return hashlib.sha256(signed_bytes).hexdigest()
 
 
-def store_event(
-    *,
-    signed_bytes: bytes,
-    raw_body: bytes,
-    signature_method: str,
-    headers: Mapping[str, str],
-    remote_addr: str | None,
-    envelope: Envelope | None,
-    payload: Any,
-    invalid_reason: str = "",
-) -> IngestResult:
+@dataclass(frozen=True)
+class Delivery:
+    """What arrived: the facts about one authentic request, before anything is stored.
+
+    ``headers`` are already redacted, so a spooled delivery never writes a credential to disk.
+    """
+
+    signed_bytes: bytes
+    raw_body: bytes
+    signature_method: str
+    headers: dict[str, str]
+    remote_addr: str | None
+    received_at: dt.datetime
+
+    @property
+    def dedup_key(self) -> str:
+        return dedup_key(self.signed_bytes)
+
+
+def store_event(delivery: Delivery, event: ReadEvent) -> IngestResult:
     """Insert the delivery, or count it as a re-delivery of the row already stored.
 
     The unique constraint on ``dedup_key`` decides, not a read before the write, so
-    concurrent copies of one delivery still make exactly one row.
+    concurrent copies of one delivery still make exactly one row. A new, valid event is
+    handed to dispatch once the transaction commits.
     """
-    now = timezone.now()
-    key = dedup_key(signed_bytes)
-    event = WebhookEvent(
+    now = delivery.received_at
+    key = delivery.dedup_key
+    row = WebhookEvent(
         dedup_key=key,
-        raw_body=raw_body,
-        payload=storable_json(payload),
-        headers=redact_headers(headers),
-        remote_addr=remote_addr,
-        signature_method=signature_method,
+        raw_body=delivery.raw_body,
+        payload=storable_json(event.payload),
+        headers=delivery.headers,
+        remote_addr=delivery.remote_addr,
+        signature_method=delivery.signature_method,
         received_at=now,
         last_received_at=now,
         status_changed_at=now,
         next_attempt_at=now,
     )
+    envelope = event.envelope
     if envelope is not None:
-        event.event_type = envelope.event_type
-        event.team_id = envelope.team_id
-        event.agent_id = envelope.agent_id
-        event.campaign_id = envelope.campaign_id
-        event.chat_id = envelope.chat_id
-        event.prospect_id = envelope.prospect_id
-        event.occurred_at = envelope.occurred_at
-    if invalid_reason:
-        event.status = WebhookEvent.Status.INVALID
-        event.invalid_reason = invalid_reason
-        event.next_attempt_at = None
+        row.event_type = envelope.event_type
+        row.team_id = envelope.team_id
+        row.agent_id = envelope.agent_id
+        row.campaign_id = envelope.campaign_id
+        row.chat_id = envelope.chat_id
+        row.prospect_id = envelope.prospect_id
+        row.occurred_at = envelope.occurred_at
+    if event.invalid_reason:
+        row.status = WebhookEvent.Status.INVALID
+        row.invalid_reason = event.invalid_reason
+        row.next_attempt_at = None
     try:
         with transaction.atomic():
-            event.save(force_insert=True)
+            row.save(force_insert=True)
     except IntegrityError:
-        return IngestResult(event=_count_redelivery(key, now), duplicate=True)
-    if event.status == WebhookEvent.Status.RECEIVED:
-        enqueue_on_commit(event.pk)
-    return IngestResult(event=event, duplicate=False)
+        return IngestResult(event=_count_redelivery(key, timezone.now()), duplicate=True)
+    if row.status == WebhookEvent.Status.RECEIVED:
+        enqueue_on_commit(row.pk)
+    return IngestResult(event=row, duplicate=False)
 
 
-def _count_redelivery(key: str, now: Any) -> WebhookEvent:
+def _count_redelivery(key: str, now: dt.datetime) -> WebhookEvent:
     with transaction.atomic():
         WebhookEvent.objects.filter(dedup_key=key).update(
             delivery_count=F("delivery_count") + 1, last_received_at=now

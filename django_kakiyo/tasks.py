@@ -10,6 +10,7 @@ from .conf import kakiyo_settings
 from .dispatch import requeue_stale_events
 from .processing import process_event
 from .retention import prune
+from .spool import import_spool
 
 
 @shared_task(
@@ -34,7 +35,9 @@ def process_event_task(self: Any, event_id: int) -> str:
 
 @shared_task(name="django_kakiyo.requeue_stale_events", ignore_result=True)
 def requeue_stale_events_task(older_than: float | None = None) -> int:
-    """The sweeper, for Celery beat: enqueue events that never reached a worker."""
+    """The sweeper, for Celery beat: import this host's spool, then enqueue events that
+    never reached a worker."""
+    import_spool()
     _, enqueued = requeue_stale_events(older_than)
     return enqueued
 

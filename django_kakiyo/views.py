@@ -19,11 +19,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .client_address import client_ip
 from .conf import kakiyo_settings
-from .envelope import Envelope, EnvelopeError, ensure_fresh, parse_envelope
-from .ingest import record_rejection, store_event
-from .javascript_json import StrictJSONError, loads_strict
+from .envelope import read_event
+from .ingest import Delivery, record_rejection, redact_headers, store_event
 from .models import RejectedRequest
-from .signing import NOT_PARSED, VerifiedBody, verify_signature
+from .signing import verify_signature
+from .spool import import_in_background_if_spooled, spool_delivery, spool_dir
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ class WebhookView(View):
     unsigned request that declares a non-JSON type, 401 for a missing or wrong signature,
     200 otherwise. A delivery whose signature verifies is never refused, because Kakiyo
     disables a webhook after four failed attempts: if it is not a usable event it is stored
-    as ``invalid`` with the reason, acknowledged, and never dispatched.
+    as ``invalid`` with the reason, acknowledged, and never dispatched. When the database is
+    down it is spooled to ``SPOOL_DIR`` and answered 202, or answered 503 without a spool.
     """
 
     http_method_names = ["post", "head", "options"]
@@ -76,15 +77,6 @@ class WebhookView(View):
         )
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return self._receive(request)
-        except DatabaseError:
-            logger.exception("Kakiyo webhook could not be stored: database error")
-            return error_response(
-                503, "unavailable", "The event could not be stored; retry.", Retry_After="5"
-            )
-
-    def _receive(self, request: HttpRequest) -> HttpResponse:
         max_bytes = int(kakiyo_settings.MAX_BODY_BYTES)
         declared_length = _content_length(request)
         if declared_length is not None and declared_length > max_bytes:
@@ -131,7 +123,14 @@ class WebhookView(View):
                 content_length=declared_length,
             )
 
-        payload, envelope, invalid_reason = self._read_event(verified, body)
+        received_at = timezone.now()
+        event = read_event(
+            body,
+            verified.payload,
+            now=received_at,
+            replay_window=kakiyo_settings.REPLAY_WINDOW,
+        )
+        envelope = event.envelope
         bound_team = secret_teams.get(verified.secret)
         if bound_team is not None and envelope is not None and envelope.team_id != bound_team:
             return self._refuse(
@@ -143,45 +142,44 @@ class WebhookView(View):
                 content_length=declared_length,
             )
 
-        result = store_event(
+        delivery = Delivery(
             signed_bytes=verified.signed_bytes,
             raw_body=body,
             signature_method=verified.method,
-            headers=request.headers,
+            headers=redact_headers(request.headers),
             remote_addr=client_ip(request),
-            envelope=envelope,
-            payload=payload,
-            invalid_reason=invalid_reason,
+            received_at=received_at,
         )
+        try:
+            result = store_event(delivery, event)
+        except DatabaseError:
+            return self._spool_or_503(delivery)
+        import_in_background_if_spooled()
         answer: dict[str, Any] = {
             "id": result.event.pk,
             "duplicate": result.duplicate,
             "status": result.event.status,
         }
-        if invalid_reason and not result.duplicate:
-            answer["reason"] = invalid_reason
+        if event.invalid_reason and not result.duplicate:
+            answer["reason"] = event.invalid_reason
         return JsonResponse(answer, status=200)
 
-    def _read_event(self, verified: VerifiedBody, body: bytes) -> tuple[Any, Envelope | None, str]:
-        """The payload, its envelope and, when it is not a usable event, the reason why."""
-        payload = verified.payload
-        if payload is NOT_PARSED:
+    def _spool_or_503(self, delivery: Delivery) -> HttpResponse:
+        """The database is down: keep the delivery on disk (202), or ask Kakiyo to retry."""
+        if spool_dir() is not None:
             try:
-                payload = loads_strict(body)
-            except StrictJSONError as error:
-                logger.warning("Authentic Kakiyo delivery is not strict JSON: %s", error)
-                return None, None, "not_json"
-        try:
-            envelope = parse_envelope(payload)
-        except EnvelopeError as error:
-            logger.warning("Authentic Kakiyo delivery stored as invalid: %s", error)
-            return (None if error.reason == "too_deep" else payload), None, error.reason
-        try:
-            ensure_fresh(envelope, kakiyo_settings.REPLAY_WINDOW, timezone.now())
-        except EnvelopeError as error:
-            logger.warning("Authentic Kakiyo delivery stored as invalid: %s", error)
-            return payload, envelope, error.reason
-        return payload, envelope, ""
+                path = spool_delivery(delivery)
+            except OSError:
+                logger.exception("Kakiyo delivery could be neither stored nor spooled")
+            else:
+                logger.warning("Database unavailable: Kakiyo delivery spooled to %s", path)
+                answer = {"id": None, "duplicate": None, "status": "spooled"}
+                return JsonResponse(answer, status=202)
+        else:
+            logger.exception("Kakiyo delivery could not be stored: database unavailable")
+        return error_response(
+            503, "unavailable", "The event could not be stored; retry.", Retry_After="5"
+        )
 
     def _refuse(
         self,

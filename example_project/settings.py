@@ -4,6 +4,7 @@
   when unset and ``DJANGO_DEBUG`` is on, so the demo runs out of the box).
 - ``DATABASE_URL``: any database dj-database-url understands; a SQLite file by default.
 - ``CELERY_BROKER_URL``: e.g. ``redis://127.0.0.1:6379/0``; unset means no broker.
+- ``KAKIYO_SPOOL_DIR``: where deliveries wait while the database is down (``spool/``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ DATABASES = {
     )
 }
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Fail fast when PostgreSQL is unreachable, so a delivery is spooled (or answered 503)
+    # well inside Kakiyo's 10-second timeout.
+    DATABASES["default"]["OPTIONS"] = {"connect_timeout": 3}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the worker's pool processes write concurrently: wait for locks
     # instead of failing at once, and (Django 5.1+) take the write lock up front.
@@ -89,6 +94,8 @@ _secrets = [
 
 KAKIYO = {
     "WEBHOOK_SECRETS": _secrets or ([DEV_WEBHOOK_SECRET] if DEBUG else []),
+    # Deliveries that arrive while the database is down wait here (see README, "Nothing lost").
+    "SPOOL_DIR": os.environ.get("KAKIYO_SPOOL_DIR", str(BASE_DIR / "spool")),
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or None
