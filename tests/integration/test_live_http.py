@@ -92,3 +92,28 @@ def test_fifty_concurrent_copies_make_one_row(live_server: Any) -> None:
     assert len({answer["id"] for _, answer in results}) == 1
     event = WebhookEvent.objects.get()
     assert event.delivery_count == 50
+
+
+@pytest.mark.postgres
+def test_a_thousand_concurrent_distinct_deliveries_are_each_stored_and_processed_once(
+    live_server: Any,
+) -> None:
+    if not on_postgresql():
+        pytest.skip("runs in the PostgreSQL pass (DATABASE_URL=postgres://...)")
+    from django_kakiyo.testing import make_payload, sample_data, sign_payload
+    from example_project.crm.models import TimelineEntry
+
+    url = f"{live_server.url}/kakiyo/webhook/"
+    deliveries = [
+        sign_payload(make_payload("linkedin.message.received", sample_data("x", n)), SECRET)
+        for n in range(1000)
+    ]
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        results = list(pool.map(lambda d: post(url, d[0], d[1]["X-Kakiyo-Signature"]), deliveries))
+
+    assert [status for status, _ in results] == [200] * 1000
+    assert not any(answer["duplicate"] for _, answer in results)
+    assert WebhookEvent.objects.count() == 1000
+    # In-process mode: each event was processed after its commit, its receivers run once.
+    assert WebhookEvent.objects.filter(status="processed", attempts=1).count() == 1000
+    assert TimelineEntry.objects.count() == 1000
