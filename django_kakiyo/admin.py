@@ -147,33 +147,25 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_help_text = _("Exact prospect, chat, campaign or agent id.")
     date_hierarchy = "received_at"
     actions = ("replay_selected", "mark_ignored")
-    fields = (
-        "event_type",
-        "status",
-        "invalid_reason",
-        "team_id",
-        "agent_id",
-        "campaign_id",
-        "chat_id",
-        "prospect_id",
-        "occurred_at",
-        "received_at",
-        "last_received_at",
-        "delivery_count",
-        "attempts",
-        "next_attempt_at",
-        "processed_at",
-        "last_error",
-        "last_traceback_pre",
-        "history_pre",
-        "signature_method",
-        "remote_addr",
-        "dedup_key",
-        "payload_pre",
-        "headers_pre",
-        "raw_body_pre",
-    )
-    readonly_fields = fields
+    fieldsets = (
+        (None, {"fields": ("event_type", "status", "invalid_reason", "received_at",
+                           "occurred_at")}),
+        (_("Kakiyo ids"), {"fields": ("team_id", "agent_id", "campaign_id", "chat_id",
+                                      "prospect_id")}),
+        (_("Processing"), {"fields": ("attempts", "next_attempt_at", "processed_at",
+                                      "last_error", "last_traceback_pre", "history_pre")}),
+        (_("Payload"), {"fields": ("payload_pre",)}),
+        (_("Delivery"), {"fields": ("delivery_count", "last_received_at", "signature_method",
+                                    "remote_addr", "dedup_key", "headers_pre", "raw_body_pre"),
+                         "classes": ("collapse",)}),
+    )  # fmt: skip
+    readonly_fields = (
+        "event_type", "status", "invalid_reason", "received_at", "occurred_at",
+        "team_id", "agent_id", "campaign_id", "chat_id", "prospect_id",
+        "attempts", "next_attempt_at", "processed_at", "last_error", "last_traceback_pre",
+        "history_pre", "payload_pre", "delivery_count", "last_received_at", "signature_method",
+        "remote_addr", "dedup_key", "headers_pre", "raw_body_pre",
+    )  # fmt: skip
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[WebhookEvent], search_term: str

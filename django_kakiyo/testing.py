@@ -19,7 +19,9 @@ from django.test import Client
 from django.urls import reverse
 
 from .conf import kakiyo_settings
+from .event_data import AgentData, CampaignData, InvitationData, MessageData, QualificationData
 from .javascript_json import js_stringify_bytes
+from .signals import data_class_for
 from .signing import compute_signature
 
 SIGNATURE_HEADER = "X-Kakiyo-Signature"
@@ -92,19 +94,27 @@ def sample_data(event_type: str, index: int = 0) -> dict[str, Any]:
     }
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
     now = now.replace("+00:00", "Z")
-    family = event_type.split(".")[-2] if event_type.count(".") >= 1 else event_type
-    if "message" in event_type:
-        text = {
-            "linkedin.message.received": "Thanks for reaching out! I'd be interested. 😀",
-            "linkedin.message.sent": "Hi! I noticed your work on outbound, and wondered...",
-        }.get(event_type, "Hello from Kakiyo")
-        return {**ids, "message": text, "timestamp": now}
-    if "invitation" in event_type or "connection" in event_type:
-        return {**ids, "invitationMessage": "Would love to connect.", "timestamp": now}
-    if event_type.startswith("prospect."):
-        return {**ids, "reason": f"{family} by agent", "timestamp": now}
-    if event_type.startswith("campaign."):
+    data_class = data_class_for(event_type)
+    if data_class is MessageData:
+        return {**ids, "message": SAMPLE_MESSAGES.get(event_type, "Hello!"), "timestamp": now}
+    if data_class is InvitationData:
+        return {**ids, "message": "Would love to connect.", "timestamp": now}
+    if data_class is QualificationData:
+        return {**ids, "reason": SAMPLE_REASONS.get(event_type, "Decided"), "timestamp": now}
+    if data_class is CampaignData:
         return {"campaignId": ids["campaignId"], "timestamp": now}
-    if event_type.startswith("agent."):
+    if data_class is AgentData:
         return {"agentId": ids["agentId"], "status": "paused", "timestamp": now}
     return {**ids, "timestamp": now}
+
+
+SAMPLE_MESSAGES = {
+    "linkedin.message.received": "Thanks for reaching out! I'd be interested. 😀",
+    "linkedin.message.sent": "Hi! I noticed your work on outbound, and wondered...",
+    "prospect.responded": "Sure, let's talk next week.",
+}
+SAMPLE_REASONS = {
+    "prospect.qualified": "Budget and timing confirmed",
+    "prospect.unqualified": "Not a decision maker",
+    "prospect.qualification.manual": "Asked about pricing for 500 seats",
+}
