@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
 from django_kakiyo.conf import kakiyo_settings
+from django_kakiyo.management.progress import progress_bar
 from django_kakiyo.testing import make_payload, sample_data, sign_payload
 
 
@@ -64,18 +65,22 @@ class Command(BaseCommand):
         statuses: Counter[int | str] = Counter()
         latencies: list[float] = []
         started = time.monotonic()
-        for index in range(options["count"]):
-            due = started + index * interval
-            if (pause := due - time.monotonic()) > 0:
-                time.sleep(pause)
-            event_data = data if data is not None else sample_data(options["event_type"], index)
-            payload = make_payload(options["event_type"], event_data, team_id=options["team"])
-            body, headers = sign_payload(payload, secret)
-            status, answer, seconds = self._post(url, body, headers, options["timeout"])
-            statuses[status] += 1
-            latencies.append(seconds)
-            if options["count"] == 1 or options["verbosity"] > 1:
-                self.stdout.write(f"{status} {answer} ({seconds * 1000:.1f} ms)")
+        with progress_bar(self.stdout, options["count"], "events") as bar:
+            for index in range(options["count"]):
+                due = started + index * interval
+                if (pause := due - time.monotonic()) > 0:
+                    time.sleep(pause)
+                event_data = (
+                    data if data is not None else sample_data(options["event_type"], index)
+                )
+                payload = make_payload(options["event_type"], event_data, team_id=options["team"])
+                body, headers = sign_payload(payload, secret)
+                status, answer, seconds = self._post(url, body, headers, options["timeout"])
+                statuses[status] += 1
+                latencies.append(seconds)
+                bar.update(1)
+                if options["count"] == 1 or options["verbosity"] > 1:
+                    self.stdout.write(f"{status} {answer} ({seconds * 1000:.1f} ms)")
         self._summarise(statuses, latencies)
 
     def _read_data(self, value: str | None) -> dict[str, Any] | None:
