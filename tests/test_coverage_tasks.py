@@ -1,0 +1,71 @@
+"""The Celery tasks' own code, run in this process.
+
+``tests/integration/test_celery_worker.py`` runs these tasks in real workers, out of reach of
+coverage; these pin each task's contract: what it returns, and a failed attempt with attempts
+left becoming a Celery retry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery.exceptions import Retry
+
+from django_kakiyo import signals
+from django_kakiyo.models import WebhookEvent
+from django_kakiyo.tasks import process_event_task, requeue_stale_events_task
+
+from .factories import stored_event
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.calls: list[int] = []
+
+    def __call__(self, sender: Any, event: WebhookEvent, **kwargs: Any) -> None:
+        self.calls.append(event.pk)
+        if len(self.calls) <= self.failures:
+            raise RuntimeError("receiver failed")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    connected = Receiver()
+    signals.event_received.connect(connected, weak=False)
+    yield connected
+    signals.event_received.disconnect(connected)
+
+
+def test_process_event_task_processes_once_and_returns_the_status(receiver: Receiver) -> None:
+    event = stored_event()
+    assert process_event_task(event.pk) == WebhookEvent.Status.PROCESSED
+    # The same message delivered again (acks_late) finds the event processed.
+    assert process_event_task(event.pk) == WebhookEvent.Status.PROCESSED
+    assert receiver.calls == [event.pk]
+
+
+def test_a_failed_attempt_with_attempts_left_is_a_celery_retry(receiver: Receiver) -> None:
+    receiver.failures = 1
+    event = stored_event()
+    with pytest.raises(Retry):
+        process_event_task(event.pk)
+    event.refresh_from_db()
+    assert event.status == WebhookEvent.Status.QUEUED
+    assert event.attempts == 1
+    assert event.next_attempt_at is not None
+
+
+def test_the_sweeper_task_returns_how_many_it_enqueued(receiver: Receiver) -> None:
+    stale = stored_event(age=dt.timedelta(hours=1))
+    fresh = stored_event()
+    # No broker in the tests, so "enqueued" means processed here, in this process.
+    assert requeue_stale_events_task() == 1
+    assert receiver.calls == [stale.pk]
+    fresh.refresh_from_db()
+    assert fresh.status == WebhookEvent.Status.RECEIVED
