@@ -202,8 +202,14 @@ def test_stats_page_needs_permission(client: Client, staff: bool) -> None:
     assert client.get(EVENTS + "stats/").status_code in (302, 403)
 
 
+@pytest.mark.parametrize("small_set", [0, 1000])
 @pytest.mark.parametrize("kind", ["year", "month", "day"])
-def test_cheap_datetimes_match_djangos_distinct(kind: str) -> None:
+def test_cheap_datetimes_match_djangos_distinct(
+    kind: str, small_set: int, monkeypatch: Any
+) -> None:
+    from django_kakiyo.models import WebhookEventQuerySet
+
+    monkeypatch.setattr(WebhookEventQuerySet, "small_set", small_set)
     import datetime as dt
 
     from django.db.models.query import QuerySet as PlainQuerySet
