@@ -13,6 +13,9 @@ from django.urls import reverse
 
 from django_kakiyo.signing import compute_signature
 
+# The fixture users enable the same way (tests/test_testing_helpers.py uses it).
+pytest_plugins = ["django_kakiyo.pytest_plugin"]
+
 VECTORS_PATH = Path(__file__).parent / "data" / "kakiyo-signatures.jsonl"
 #: The secret tests/settings.py configures (and most vectors use).
 SECRET = "whsec_kakiyo_test_5f3c9a1b2d4e6f708192a3b4c5d6e7f8"

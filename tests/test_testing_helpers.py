@@ -57,3 +57,20 @@ def test_sample_data_is_distinct_per_index(event_type: str) -> None:
     assert first["timestamp"]
     if "prospectId" in first:
         assert first["prospectId"] != second["prospectId"]
+
+
+def test_kakiyo_post_fixture(kakiyo_post: Any) -> None:
+    response = kakiyo_post("linkedin.invitation.accepted", {"prospectId": "p_fixture"})
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().prospect_id == "p_fixture"
+
+
+def test_kakiyo_post_configures_a_secret_when_none_is_set(
+    settings: Any, request: pytest.FixtureRequest
+) -> None:
+    from django_kakiyo.pytest_plugin import TEST_SECRET
+
+    settings.KAKIYO = {"WEBHOOK_SECRETS": []}
+    post = request.getfixturevalue("kakiyo_post")
+    assert post("prospect.qualified", {"prospectId": "p_2"}).status_code == 200
+    assert settings.KAKIYO["WEBHOOK_SECRETS"] == [TEST_SECRET]
