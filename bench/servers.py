@@ -77,6 +77,17 @@ def setup_django() -> Any:
     return ingest_settings
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM (and SIGINT, which background jobs ignore) into SystemExit, so that
+    ``with Stack(...)`` stops gunicorn and the worker when the bench is stopped."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -266,6 +277,23 @@ def reset_events() -> None:
         cursor.execute("CHECKPOINT")
 
 
+def wal_lsn() -> str:
+    """PostgreSQL's current WAL position (the whole cluster: other databases write too)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()::text")
+        return str(cursor.fetchone()[0])
+
+
+def wal_bytes_since(lsn: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)", [lsn])
+        return int(cursor.fetchone()[0])
+
+
 def status_counts() -> dict[str, int]:
     from django.db.models import Count
 
@@ -355,8 +383,10 @@ class CpuMeter:
 
     GROUPS = ("gunicorn", "celery", "postgres", "redis", "loadgen")
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, profiler_pids: list[int] | None = None) -> None:
         self.stack = stack
+        #: A profiler's processes (py-spy): neither "ours" nor "other".
+        self.profiler_pids = profiler_pids or []
 
     def _sample(self) -> dict[str, dict[int, int]]:
         groups: dict[str, dict[int, int]] = {}
@@ -371,6 +401,7 @@ class CpuMeter:
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         seconds = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
         groups["loadgen"] = {0: round(seconds * CLOCK_TICKS)}
+        groups["profiler"] = {pid: process_jiffies(pid) for pid in self.profiler_pids}
         return groups
 
     def start(self) -> None:
@@ -386,15 +417,15 @@ class CpuMeter:
         wall = time.monotonic() - self._wall
         end = self._sample()
         result: dict[str, float] = {"wall": wall}
-        for group in self.GROUPS:
+        for group in (*self.GROUPS, "profiler"):
             before = self._start.get(group, {})
             jiffies = sum(max(0, j - before.get(pid, 0)) for pid, j in end[group].items())
             result[group] = jiffies / CLOCK_TICKS
         result["ours"] = sum(result[group] for group in self.GROUPS)
         result["machine"] = (busy - self._machine) / CLOCK_TICKS
-        result["other"] = max(0.0, result["machine"] - result["ours"])
+        result["other"] = max(0.0, result["machine"] - result["ours"] - result["profiler"])
         result["steal"] = (steal_jiffies() - self._steal) / CLOCK_TICKS
-        for key in (*self.GROUPS, "ours", "other", "machine", "steal"):
+        for key in (*self.GROUPS, "profiler", "ours", "other", "machine", "steal"):
             result[f"{key}_pct"] = 100 * result[key] / wall
         return result
 

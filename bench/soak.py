@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=600)
     args = parser.parse_args()
 
+    servers.exit_on_sigterm()
     bench_settings = servers.setup_django()
     import redis
 
