@@ -137,7 +137,6 @@ class WebhookEvent(models.Model):
     dedup_key = models.CharField(
         _("deduplication key"),
         max_length=64,
-        unique=True,
         help_text=_("SHA-256 of the exact bytes the signature covered."),
     )
 
@@ -184,7 +183,12 @@ class WebhookEvent(models.Model):
             models.Index(fields=["campaign_id"], name="kakiyo_event_campaign_idx"),
             models.Index(fields=["chat_id"], name="kakiyo_event_chat_idx"),
             models.Index(fields=["agent_id"], name="kakiyo_event_agent_idx"),
-            models.Index(fields=["status", "next_attempt_at"], name="kakiyo_event_due_idx"),
+        ]
+        constraints = [
+            # A constraint rather than unique=True: on PostgreSQL, unique=True on a CharField
+            # also makes a varchar_pattern_ops index for LIKE queries, which no query here
+            # runs and every insert and status change would have to maintain.
+            models.UniqueConstraint(fields=["dedup_key"], name="kakiyo_event_dedup_key_uniq"),
         ]
 
     #: Statuses from which an event may still be processed.
