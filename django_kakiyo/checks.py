@@ -116,6 +116,8 @@ def _check_numbers(user: Mapping[str, Any]) -> list[CheckMessage]:
         ("REQUEUE_AFTER", False),
         ("PROCESSING_TIMEOUT", False),
         ("PUBLISH_TIMEOUT", False),
+        ("PUBLISH_BATCH_SIZE", False),
+        ("PUBLISH_BATCH_INTERVAL", False),
     ):
         value = user.get(key, DEFAULTS[key])
         if value is None and allow_none:

@@ -47,9 +47,16 @@ DEFAULTS: dict[str, Any] = {
     "REQUEUE_AFTER": 300,
     # Seconds after which a claim ("processing") counts as abandoned by a dead worker.
     "PROCESSING_TIMEOUT": 600,
-    # Seconds a publish to the broker may take before the request gives up on it (the event is
-    # already stored: the sweeper enqueues it later).
+    # Seconds a publish to the broker may take before it is given up (the event is already
+    # stored: the sweeper enqueues it later).
     "PUBLISH_TIMEOUT": 0.5,
+    # Events per processing message, at most: the worker claims a message's events together,
+    # so PROCESSING_TIMEOUT should be well over this many runs of your slowest receivers.
+    "PUBLISH_BATCH_SIZE": 10,
+    # Seconds: the web process's publisher sends at most one message per interval (unless
+    # batches are full). An event after a quiet spell goes at once; under load, the events
+    # of an interval share a message, which saves the worker most of its per-message cost.
+    "PUBLISH_BATCH_INTERVAL": 0.05,
     # Celery queue for the processing task; None uses the default queue.
     "CELERY_QUEUE": None,
     # Days to keep processed/ignored events and refused requests; None keeps them for ever.

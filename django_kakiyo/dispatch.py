@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from functools import partial
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +20,7 @@ from .conf import kakiyo_settings
 from .exceptions import KakiyoConfigurationError
 from .models import WebhookEvent
 from .processing import process_event
+from .publishing import background_publisher, publish_in_batches
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +50,16 @@ def _broker_configured() -> bool:
     return bool(current_app.conf.broker_url)
 
 
-def enqueue_on_commit(event_id: int) -> None:
-    """Enqueue ``event_id`` once the transaction that stored it commits."""
-    transaction.on_commit(partial(enqueue, event_id), robust=True)
+def enqueue_on_commit(event_id: int, *, in_background: bool = False) -> None:
+    """Enqueue ``event_id`` once the transaction that stored it commits.
+
+    ``in_background``: with Celery, hand the id to this process's background publisher
+    instead of publishing before returning (the webhook view does, to answer at once).
+    """
+    transaction.on_commit(partial(enqueue, event_id, in_background=in_background), robust=True)
 
 
-def enqueue(event_id: int) -> bool:
+def enqueue(event_id: int, *, in_background: bool = False) -> bool:
     """Start processing ``event_id``; False when that failed and the sweeper must retry.
 
     Never raises: the event is already stored, so a broker that is down or a failing
@@ -68,47 +72,10 @@ def enqueue(event_id: int) -> bool:
             logger.exception("Processing Kakiyo event %s in-process failed", event_id)
             return False
         return True
-    try:
-        publish(event_id)
-    except Exception as error:
-        logger.warning(
-            "Kakiyo event %s is stored but could not be published (%s); "
-            "the sweeper will enqueue it again",
-            event_id,
-            error,
-        )
-        return False
-    WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.RECEIVED).update(
-        status=WebhookEvent.Status.QUEUED, status_changed_at=timezone.now()
-    )
-    return True
-
-
-def publish(event_id: int) -> None:
-    """Send the processing task to the broker, giving up after ``PUBLISH_TIMEOUT`` seconds.
-
-    Celery's own publish path retries a refused connection for seconds; here a connection
-    configured to fail fast (no reconnect loop, short socket timeouts) is used through
-    kombu's producer pool, so a dead broker costs the request milliseconds, not seconds.
-    """
-    from kombu import pools
-
-    from .tasks import process_event_task
-
-    timeout = float(kakiyo_settings.PUBLISH_TIMEOUT)
-    connection = process_event_task.app.connection_for_write(
-        connect_timeout=timeout,
-        transport_options={
-            "max_retries": 0,
-            "socket_connect_timeout": timeout,
-            "socket_timeout": timeout,
-        },
-    )
-    routing: dict[str, Any] = {}
-    if kakiyo_settings.CELERY_QUEUE:
-        routing["queue"] = kakiyo_settings.CELERY_QUEUE
-    with pools.producers[connection].acquire(block=True, timeout=timeout) as producer:
-        process_event_task.apply_async(args=(event_id,), producer=producer, retry=False, **routing)
+    if in_background:
+        background_publisher.submit(event_id)
+        return True
+    return publish_in_batches([event_id]) == 1
 
 
 def stale_events(older_than: float | None = None) -> list[int]:
@@ -134,7 +101,10 @@ def stale_events(older_than: float | None = None) -> list[int]:
 def requeue_stale_events(older_than: float | None = None) -> tuple[int, int]:
     """Enqueue every stale event again; returns ``(found, enqueued)``."""
     ids = stale_events(older_than)
-    enqueued = sum(1 for event_id in ids if enqueue(event_id))
+    if processing_mode() == INLINE:
+        enqueued = sum(1 for event_id in ids if enqueue(event_id))
+    else:
+        enqueued = publish_in_batches(ids)
     if ids:
         logger.info("Requeued %s of %s stale Kakiyo events", enqueued, len(ids))
     return len(ids), enqueued

@@ -71,12 +71,16 @@ class Delivery:
         return dedup_key(self.signed_bytes)
 
 
-def store_event(delivery: Delivery, event: ReadEvent) -> IngestResult:
+def store_event(
+    delivery: Delivery, event: ReadEvent, *, publish_in_background: bool = False
+) -> IngestResult:
     """Insert the delivery, or count it as a re-delivery of the row already stored.
 
     The unique constraint on ``dedup_key`` decides, not a read before the write, so
-    concurrent copies of one delivery still make exactly one row. A new, valid event is
-    handed to dispatch once the transaction commits.
+    concurrent copies of one delivery still make exactly one row. Outside a transaction the
+    INSERT is its own (one round trip, one commit); inside one it gets a savepoint, so a
+    duplicate does not break the caller's transaction. A new, valid event is handed to
+    dispatch once it is committed (``publish_in_background``: see :func:`enqueue_on_commit`).
     """
     now = delivery.received_at
     key = delivery.dedup_key
@@ -106,12 +110,15 @@ def store_event(delivery: Delivery, event: ReadEvent) -> IngestResult:
         row.invalid_reason = event.invalid_reason
         row.next_attempt_at = None
     try:
-        with transaction.atomic():
+        if transaction.get_autocommit():
             row.save(force_insert=True)
+        else:
+            with transaction.atomic():
+                row.save(force_insert=True)
     except IntegrityError:
         return IngestResult(event=_count_redelivery(key, timezone.now()), duplicate=True)
     if row.status == WebhookEvent.Status.RECEIVED:
-        enqueue_on_commit(row.pk)
+        enqueue_on_commit(row.pk, in_background=publish_in_background)
     return IngestResult(event=row, duplicate=False)
 
 

@@ -1,15 +1,18 @@
-"""Process one stored event: claim it, send its signals, record the outcome, decide retries.
+"""Process stored events: claim them, send their signals, record outcomes, decide retries.
 
 The status machine lives here::
 
-    received -> queued -> processing -> processed
-                  ^            |
-                  +-- retry ---+-----> failed       (and, set elsewhere: invalid, ignored)
+    received -> processing -> processed
+        ^            |
+        +- queued <--+-----> failed       (queued: waiting for a retry; and, set
+                                            elsewhere: invalid, ignored)
 
 A claim is one conditional UPDATE, so two workers can never process one event at the same
 time; the claim's timestamp is its token, and an outcome is written only while the token
-still holds. Receivers run in one transaction together with the change to ``processed``: if
-any receiver raises, all their database writes roll back, so what they write commits once.
+still holds. The events of one message are claimed by one UPDATE. An event's receivers run
+in one transaction together with its change to ``processed`` (a message's events share one
+transaction, each in its own savepoint): if any receiver raises, all their database writes
+for that event roll back, so what they write commits once.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import datetime as dt
 import logging
 import random
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,21 +69,28 @@ def retry_delay(attempts: int) -> float:
     return delay / 2 + jitter
 
 
-def claim(event_id: int, now: dt.datetime) -> bool:
-    """Atomically take ``event_id`` for processing; False if it is not ours to take.
+def claim(event_ids: Sequence[int], now: dt.datetime) -> list[WebhookEvent]:
+    """Atomically take ``event_ids`` for processing; the events that are now ours.
 
     Claimable: an event that is received or queued and due, or one whose previous claim is
-    older than ``PROCESSING_TIMEOUT`` (its worker died without releasing it).
+    older than ``PROCESSING_TIMEOUT`` (its worker died without releasing it). One UPDATE
+    claims them all; the claimed rows are then read back by their claim token.
     """
     abandoned_before = now - dt.timedelta(seconds=kakiyo_settings.PROCESSING_TIMEOUT)
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     claimable = (Q(status__in=WebhookEvent.PENDING_STATUSES) & due) | Q(
         status=Status.PROCESSING, status_changed_at__lt=abandoned_before
     )
-    updated = WebhookEvent.objects.filter(claimable, pk=event_id).update(
+    updated = WebhookEvent.objects.filter(claimable, pk__in=event_ids).update(
         status=Status.PROCESSING, status_changed_at=now, attempts=F("attempts") + 1
     )
-    return updated == 1
+    if not updated:
+        return []
+    return list(
+        WebhookEvent.objects.filter(
+            pk__in=event_ids, status=Status.PROCESSING, status_changed_at=now
+        ).order_by("pk")
+    )
 
 
 def process_event(event_id: int, *, can_retry: bool = True) -> Outcome:
@@ -89,10 +100,91 @@ def process_event(event_id: int, *, can_retry: bool = True) -> Outcome:
     says whether the caller will act on ``Outcome.retry_in`` (the Celery task does); when it
     is False a failure with attempts left still leaves the event queued for the sweeper.
     """
+    return process_events([event_id], can_retry=can_retry)[event_id]
+
+
+def process_events(event_ids: Sequence[int], *, can_retry: bool = True) -> dict[int, Outcome]:
+    """:func:`process_event` for several events, claimed together; an outcome per id."""
     claimed_at = timezone.now()
-    if not claim(event_id, claimed_at):
-        return _not_claimed(event_id, claimed_at)
-    event = WebhookEvent.objects.get(pk=event_id)
+    claimed = claim(event_ids, claimed_at)
+    if len(claimed) == 1:
+        outcomes = {claimed[0].pk: _run_receivers(claimed[0], claimed_at, can_retry=can_retry)}
+    else:
+        outcomes = _run_together(claimed, claimed_at, can_retry=can_retry)
+    return {
+        event_id: outcomes.get(event_id) or _not_claimed(event_id, claimed_at)
+        for event_id in dict.fromkeys(event_ids)
+    }
+
+
+def _run_together(
+    events: list[WebhookEvent], claimed_at: dt.datetime, *, can_retry: bool
+) -> dict[int, Outcome]:
+    """Run several claimed events in one transaction, each event's receivers in a savepoint.
+
+    The events whose receivers all succeed become ``processed`` in one UPDATE and one
+    commit, together with their receivers' writes; an event whose receivers raise is rolled
+    back to its savepoint and its failure recorded after the commit. Should the transaction
+    itself fail (a receiver broke it, or a claim was lost), nothing of it is kept and the
+    events are run again one by one, each in its own transaction.
+    """
+    if not events:
+        return {}
+    failures: dict[int, list[tuple[Any, BaseException]]] = {}
+    try:
+        with transaction.atomic():
+            for event in events:
+                errors = _send_signals_in_savepoint(event)
+                if errors:
+                    failures[event.pk] = errors
+            succeeded = [event.pk for event in events if event.pk not in failures]
+            now = timezone.now()
+            updated = WebhookEvent.objects.filter(
+                pk__in=succeeded, status=Status.PROCESSING, status_changed_at=claimed_at
+            ).update(
+                status=Status.PROCESSED,
+                status_changed_at=now,
+                processed_at=now,
+                last_error="",
+                last_traceback="",
+                next_attempt_at=None,
+            )
+            if updated != len(succeeded):
+                raise _ClaimLost
+    except (DatabaseError, _ClaimLost) as error:
+        logger.warning(
+            "Processing %s Kakiyo events together failed (%r); processing them one by one",
+            len(events),
+            error,
+        )
+        return {
+            event.pk: _run_receivers(event, claimed_at, can_retry=can_retry) for event in events
+        }
+    outcomes = {event.pk: Outcome(status=Status.PROCESSED) for event in events}
+    for event in events:
+        if event.pk in failures:
+            outcomes[event.pk] = _record_failure(
+                event, claimed_at, failures[event.pk], can_retry=can_retry
+            )
+    return outcomes
+
+
+def _send_signals_in_savepoint(event: WebhookEvent) -> list[tuple[Any, BaseException]]:
+    """:func:`_send_signals`, with the receivers' writes rolled back if any of them raised."""
+    if not any(signal.has_listeners(WebhookEvent) for signal in signals_to_send(event.event_type)):
+        return []  # nothing connected: nothing to send, nothing to undo
+    errors: list[tuple[Any, BaseException]] = []
+    try:
+        with transaction.atomic():
+            errors = _send_signals(event)
+            if errors:
+                raise _ReceiversFailed
+    except _ReceiversFailed:
+        return errors
+    return []
+
+
+def _run_receivers(event: WebhookEvent, claimed_at: dt.datetime, *, can_retry: bool) -> Outcome:
     errors: list[tuple[Any, BaseException]] = []
     try:
         with transaction.atomic():
@@ -109,7 +201,7 @@ def process_event(event_id: int, *, can_retry: bool = True) -> Outcome:
         # A receiver swallowed its own database error and left the transaction unusable.
         return _record_failure(event, claimed_at, [(None, error)], can_retry=can_retry)
     except _ClaimLost:
-        logger.warning("Kakiyo event %s: claim lost to another worker; rolled back", event_id)
+        logger.warning("Kakiyo event %s: claim lost to another worker; rolled back", event.pk)
         return Outcome(status=Status.PROCESSING, claimed=False)
     return Outcome(status=Status.PROCESSED)
 

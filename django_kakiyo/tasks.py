@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
 
 from .conf import kakiyo_settings
 from .dispatch import requeue_stale_events
-from .processing import process_event
+from .processing import process_event, process_events
 from .retention import prune
 from .spool import import_spool
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -22,8 +25,9 @@ from .spool import import_spool
     ignore_result=True,
 )
 def process_event_task(self: Any, event_id: int) -> str:
-    """Process one stored event; retried (a new message) while processing says so.
+    """Process one event; retried (a new message) while processing says so.
 
+    Used for retries; new events arrive in batches (:func:`process_events_task`).
     ``acks_late`` and ``reject_on_worker_lost``: a worker killed mid-task leaves the message
     to be delivered again, and the claim in processing makes that re-delivery harmless.
     """
@@ -31,6 +35,32 @@ def process_event_task(self: Any, event_id: int) -> str:
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.status
+
+
+@shared_task(
+    name="django_kakiyo.process_events",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def process_events_task(event_ids: list[int]) -> dict[int, str]:
+    """Process a batch of events, as published by the web process and the sweeper.
+
+    An event that should be tried again later (its receivers failed with attempts left,
+    another worker holds it, it is not due yet) gets its own :func:`process_event_task`
+    with that countdown. Should that publish fail, the event is still pending in the
+    database and the sweeper enqueues it.
+    """
+    outcomes = process_events(event_ids)
+    routing = {"queue": kakiyo_settings.CELERY_QUEUE} if kakiyo_settings.CELERY_QUEUE else {}
+    for event_id, outcome in outcomes.items():
+        if outcome.retry_in is not None:
+            try:
+                process_event_task.apply_async((event_id,), countdown=outcome.retry_in, **routing)
+            except Exception as error:
+                # Still pending in the database: the sweeper will enqueue it.
+                logger.warning("Could not schedule Kakiyo event %s again: %s", event_id, error)
+    return {event_id: outcome.status for event_id, outcome in outcomes.items()}
 
 
 @shared_task(name="django_kakiyo.requeue_stale_events", ignore_result=True)

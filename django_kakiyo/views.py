@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -45,6 +45,7 @@ def error_response(status: int, code: str, detail: str, **headers: str) -> JsonR
 
 
 @method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class WebhookView(View):
     """Verify, store and acknowledge one Kakiyo delivery.
 
@@ -55,6 +56,9 @@ class WebhookView(View):
     disables a webhook after four failed attempts: if it is not a usable event it is stored
     as ``invalid`` with the reason, acknowledged, and never dispatched. When the database is
     down it is spooled to ``SPOOL_DIR`` and answered 202, or answered 503 without a spool.
+
+    Exempt from ``ATOMIC_REQUESTS``: the event must be committed before the answer, and a
+    database error must reach the spool rather than become a 500.
     """
 
     http_method_names = ["post", "head", "options"]
@@ -151,7 +155,7 @@ class WebhookView(View):
             received_at=received_at,
         )
         try:
-            result = store_event(delivery, event)
+            result = store_event(delivery, event, publish_in_background=True)
         except DatabaseError:
             return self._spool_or_503(delivery)
         import_in_background_if_spooled()

@@ -17,7 +17,7 @@ from django_kakiyo import signals
 from django_kakiyo.dispatch import processing_mode, requeue_stale_events, stale_events
 from django_kakiyo.event_data import AgentData, MessageData, ProspectEventData
 from django_kakiyo.models import WebhookEvent
-from django_kakiyo.processing import claim, process_event, retry_delay
+from django_kakiyo.processing import claim, process_event, process_events, retry_delay
 from django_kakiyo.testing import post_event
 from example_project.crm.models import Prospect, TimelineEntry
 
@@ -261,12 +261,12 @@ def test_a_claim_is_exclusive_until_it_is_abandoned(settings: Any) -> None:
     settings.KAKIYO = {**settings.KAKIYO, "PROCESSING_TIMEOUT": 60}
     event = make_event()
     now = timezone.now()
-    assert claim(event.pk, now) is True
-    assert claim(event.pk, now) is False
+    assert [claimed.pk for claimed in claim([event.pk], now)] == [event.pk]
+    assert claim([event.pk], now) == []
     busy = process_event(event.pk)
     assert busy.claimed is False
     assert busy.retry_in is not None and 1 <= busy.retry_in <= 60
-    assert claim(event.pk, now + dt.timedelta(seconds=61)) is True
+    assert len(claim([event.pk], now + dt.timedelta(seconds=61))) == 1
     assert WebhookEvent.objects.get(pk=event.pk).attempts == 2
 
 
@@ -277,7 +277,7 @@ def test_an_expired_claim_cannot_write_its_outcome(settings: Any, connect: Any) 
 
     def steal(sender: Any, **kwargs: Any) -> None:
         # Another worker re-claims while this one is still in its receivers.
-        assert claim(event.pk, timezone.now() + dt.timedelta(seconds=120))
+        assert claim([event.pk], timezone.now() + dt.timedelta(seconds=120))
 
     signals.linkedin_message_received.connect(steal, weak=False)
     try:
@@ -388,3 +388,112 @@ def test_kakiyo_requeue_command(connect: Any) -> None:
 def test_kakiyo_requeue_rejects_a_negative_age() -> None:
     with pytest.raises(CommandError, match="zero or more"):
         call_command("kakiyo_requeue", "--older-than", "-1")
+
+
+# -- a message's events, processed together ----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_events_processed_together_each_run_their_receivers_once(connect: Any) -> None:
+    typed = connect(signals.linkedin_message_received)
+    events = [make_event(n=index) for index in range(3)]
+
+    outcomes = process_events([event.pk for event in events])
+
+    assert [outcome.status for outcome in outcomes.values()] == [Status.PROCESSED] * 3
+    assert [call["event"].pk for call in typed.calls] == [event.pk for event in events]
+    assert set(WebhookEvent.objects.values_list("status", "attempts")) == {(Status.PROCESSED, 1)}
+    assert TimelineEntry.objects.count() == 3  # the example CRM's receivers committed
+
+
+@pytest.mark.django_db
+def test_a_failing_event_in_a_batch_rolls_back_only_its_own_writes(connect: Any) -> None:
+    first, failing, last = (make_event(n=index) for index in range(3))
+
+    def explode_for_one(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:
+        if event.pk == failing.pk:
+            raise RuntimeError("only this one")
+
+    signals.linkedin_message_received.connect(explode_for_one, weak=False)
+    try:
+        outcomes = process_events([first.pk, failing.pk, last.pk])
+    finally:
+        signals.linkedin_message_received.disconnect(explode_for_one)
+
+    assert outcomes[failing.pk].status == Status.QUEUED
+    assert outcomes[failing.pk].retry_in is not None
+    assert outcomes[first.pk].status == outcomes[last.pk].status == Status.PROCESSED
+    failing.refresh_from_db()
+    assert (failing.status, failing.attempts) == (Status.QUEUED, 1)
+    assert "only this one" in failing.last_error
+    # The CRM receiver ran for all three; only the failing event's timeline entry is gone.
+    entries = set(TimelineEntry.objects.values_list("event_id", flat=True))
+    assert entries == {first.pk, last.pk}
+
+
+@pytest.mark.django_db
+def test_a_receiver_that_breaks_the_batch_transaction_costs_only_its_event(
+    connect: Any,
+) -> None:
+    from django.db import DatabaseError, connection
+
+    events = [make_event(n=index) for index in range(3)]
+    breaking = events[1]
+
+    def swallow_a_database_error(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:
+        if event.pk == breaking.pk:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT * FROM no_such_table")
+            except DatabaseError:
+                pass  # the transaction may now be unusable
+
+    signals.event_received.connect(swallow_a_database_error, weak=False)
+    try:
+        outcomes = process_events([event.pk for event in events])
+    finally:
+        signals.event_received.disconnect(swallow_a_database_error)
+
+    # Run again one by one after the shared transaction failed: the others are processed.
+    assert outcomes[events[0].pk].status == outcomes[events[2].pk].status == Status.PROCESSED
+    assert set(TimelineEntry.objects.values_list("event_id", flat=True)) >= {
+        events[0].pk,
+        events[2].pk,
+    }
+    assert WebhookEvent.objects.filter(pk__in=[e.pk for e in events], attempts=1).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_lost_claim_in_a_batch_keeps_the_others(settings: Any, connect: Any) -> None:
+    settings.KAKIYO = {**settings.KAKIYO, "PROCESSING_TIMEOUT": 60}
+    events = [make_event(n=index) for index in range(3)]
+    stolen = events[2]
+
+    def steal(sender: Any, event: WebhookEvent, **kwargs: Any) -> None:
+        if event.pk == events[0].pk:  # another worker re-claims the last one meanwhile
+            claim([stolen.pk], timezone.now() + dt.timedelta(seconds=120))
+
+    signals.linkedin_message_received.connect(steal, weak=False)
+    try:
+        outcomes = process_events([event.pk for event in events])
+    finally:
+        signals.linkedin_message_received.disconnect(steal)
+
+    assert outcomes[stolen.pk].claimed is False
+    assert outcomes[events[0].pk].status == outcomes[events[1].pk].status == Status.PROCESSED
+    assert WebhookEvent.objects.get(pk=stolen.pk).status == Status.PROCESSING
+    assert stolen.pk not in set(TimelineEntry.objects.values_list("event_id", flat=True))
+
+
+@pytest.mark.django_db
+def test_ids_not_claimable_in_a_batch_say_why(connect: Any) -> None:
+    done = make_event()
+    process_event(done.pk)
+    fresh = make_event(n=1)
+
+    outcomes = process_events([done.pk, fresh.pk, 999_999, fresh.pk])
+
+    assert list(outcomes) == [done.pk, fresh.pk, 999_999]
+    assert (outcomes[done.pk].claimed, outcomes[done.pk].status) == (False, Status.PROCESSED)
+    assert outcomes[fresh.pk].status == Status.PROCESSED
+    assert outcomes[999_999].status == "missing"

@@ -410,3 +410,30 @@ def test_settings_override_takes_effect_immediately(settings: Any, post_body: An
     assert post_body(body, secret="fresh-secret-0123456789").status_code == 401
     settings.KAKIYO = {"WEBHOOK_SECRETS": ["fresh-secret-0123456789"]}
     assert post_body(body, secret="fresh-secret-0123456789").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_view_is_exempt_from_atomic_requests(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event must be committed before the answer, not when the request's transaction
+    ends, so a database error reaches the spool instead of becoming a 500."""
+    from django.db import connection, transaction
+    from django.db.models.signals import pre_save
+
+    from django_kakiyo.testing import post_event
+
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+    in_autocommit: list[bool] = []
+
+    def record(sender: Any, **kwargs: Any) -> None:
+        in_autocommit.append(transaction.get_autocommit())
+
+    pre_save.connect(record, sender=WebhookEvent)
+    try:
+        response = post_event(client, "linkedin.message.received", {"prospectId": "p_1"})
+    finally:
+        pre_save.disconnect(record, sender=WebhookEvent)
+
+    assert response.status_code == 200
+    assert in_autocommit == [True]

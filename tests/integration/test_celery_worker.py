@@ -11,8 +11,9 @@ import pytest
 import redis
 from django.test import Client
 
-from django_kakiyo.dispatch import publish, requeue_stale_events
+from django_kakiyo.dispatch import requeue_stale_events
 from django_kakiyo.models import WebhookEvent
+from django_kakiyo.publishing import background_publisher, publish
 from django_kakiyo.testing import post_event
 
 from .conftest import wait_for
@@ -88,8 +89,8 @@ def test_the_same_event_enqueued_twice_runs_receivers_once(
     client: Client, shared_broker: str, start_worker: Any, records: redis.Redis
 ) -> None:
     event_id = deliver(client)  # published once on commit; no worker is running yet
-    publish(event_id)
-    publish(event_id)
+    publish([event_id])
+    publish([event_id, event_id])
     start_worker(shared_broker)
 
     wait_for_status(event_id, Status.PROCESSED)
@@ -118,6 +119,8 @@ def test_broker_outage_loses_nothing_and_processes_each_event_once(
 
     ids = [deliver(client, n=index) for index in range(20)]
 
+    # The web process's publisher tries, fails fast, and leaves them to the sweeper.
+    assert background_publisher.wait_until_idle(timeout=30)
     assert WebhookEvent.objects.filter(pk__in=ids, status=Status.RECEIVED).count() == 20
     private_redis.start()
     start_worker(private_redis.url)

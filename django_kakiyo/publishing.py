@@ -1,0 +1,215 @@
+"""Publish processing tasks to the broker: fail-fast, batched, and off the request path.
+
+Two costs dominate a naive ``task.delay()`` per delivery: Celery's own publish path, which
+retries a refused connection for seconds (a broker outage would stall every request), and
+the worker's per-message overhead, paid once per event. Here one fail-fast connection per
+process publishes one message per *batch* of event ids, and a request only hands its event
+id to a background thread (:data:`background_publisher`) and answers.
+
+None of this is needed for "nothing lost": an event is committed to the database before it
+is acknowledged, and the sweeper enqueues any event that never reached a worker (a publish
+that failed, a process that died with ids still in memory). Publishing is only about how
+soon a worker sees the event.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .conf import kakiyo_settings
+
+logger = logging.getLogger(__name__)
+
+
+class _Connection:
+    """The process's fail-fast broker connection and producer, made on first use.
+
+    Built once per process (after a fork) and per broker URL rather than per publish: making
+    a kombu connection object costs about a third of a publish. Dropped after any error, so
+    the next publish reconnects.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: tuple[Any, ...] | None = None
+        self.connection: Any = None
+        self.producer: Any = None
+
+    def producer_for(self, app: Any, timeout: float) -> Any:
+        key = (os.getpid(), app.conf.broker_url, timeout)
+        if self.key != key:
+            self.reset()
+            from kombu import Producer
+
+            self.connection = app.connection_for_write(
+                connect_timeout=timeout,
+                transport_options={
+                    "max_retries": 0,
+                    "socket_connect_timeout": timeout,
+                    "socket_timeout": timeout,
+                },
+            )
+            self.producer = Producer(self.connection)
+            self.key = key
+        return self.producer
+
+    def reset(self) -> None:
+        connection, self.connection, self.producer, self.key = self.connection, None, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # a broken connection may fail to close too
+                connection.release()
+
+
+_connection = _Connection()
+
+
+def publish(event_ids: Sequence[int]) -> None:
+    """Send one processing message for ``event_ids``, or raise within ``PUBLISH_TIMEOUT``.
+
+    The message is ``django_kakiyo.process_events`` with the ids; the worker claims them
+    together (see :func:`django_kakiyo.processing.process_events`).
+    """
+    from .tasks import process_events_task
+
+    if not event_ids:
+        return
+    routing: dict[str, Any] = {}
+    if kakiyo_settings.CELERY_QUEUE:
+        routing["queue"] = kakiyo_settings.CELERY_QUEUE
+    timeout = float(kakiyo_settings.PUBLISH_TIMEOUT)
+    with _connection.lock:
+        try:
+            producer = _connection.producer_for(process_events_task.app, timeout)
+            process_events_task.apply_async(
+                args=(list(event_ids),), producer=producer, retry=False, **routing
+            )
+        except BaseException:
+            _connection.reset()
+            raise
+
+
+def publish_in_batches(event_ids: Sequence[int]) -> int:
+    """Publish ``event_ids`` in messages of ``PUBLISH_BATCH_SIZE``; how many were sent.
+
+    Stops at the first failure (the broker is down: the rest would fail too).
+    """
+    size = batch_size()
+    sent = 0
+    for start in range(0, len(event_ids), size):
+        batch = event_ids[start : start + size]
+        try:
+            publish(batch)
+        except Exception as error:
+            logger.warning(
+                "%s Kakiyo event(s) are stored but could not be published (%s); "
+                "the sweeper will enqueue them again",
+                len(event_ids) - sent,
+                error,
+            )
+            break
+        sent += len(batch)
+    return sent
+
+
+def batch_size() -> int:
+    return max(1, int(kakiyo_settings.PUBLISH_BATCH_SIZE))
+
+
+class BackgroundPublisher:
+    """A thread per process that publishes the ids handed to it, in batches.
+
+    :meth:`submit` only appends to a list, so the request that stored the event answers
+    without talking to the broker. The thread sends at most one message per
+    ``PUBLISH_BATCH_INTERVAL`` seconds (more only when batches are full): an event after a
+    quiet spell is published at once, and under load the ids arriving within an interval
+    share one message. It starts on first use (so after a pre-fork server has forked), and
+    what is still pending when the process exits normally is flushed by an ``atexit`` hook.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+        atexit.register(self.flush)
+
+    def _reset(self) -> None:
+        # Also run in a forked child: the parent's thread does not exist there, and its lock
+        # may have been copied while held.
+        self._condition = threading.Condition()
+        self._pending: list[int] = []
+        self._publishing = 0
+        self._thread: threading.Thread | None = None
+
+    def submit(self, event_id: int) -> None:
+        with self._condition:
+            self._pending.append(event_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="kakiyo-publisher", daemon=True
+                )
+                self._thread.start()
+            self._condition.notify_all()
+
+    def flush(self) -> int:
+        """Publish everything pending now, in this thread; how many ids were sent."""
+        sent = 0
+        while batch := self._take():
+            try:
+                published = publish_in_batches(batch)
+            finally:
+                self._done()
+            sent += published
+            if published < len(batch):
+                break  # the broker is down: the sweeper will enqueue the rest
+        return sent
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Wait until every id handed over has been published or given up; False on timeout."""
+        with self._condition:
+            return self._condition.wait_for(
+                lambda: not self._pending and not self._publishing, timeout
+            )
+
+    def _take(self) -> list[int]:
+        with self._condition:
+            batch = self._pending[: batch_size()]
+            del self._pending[: len(batch)]
+            self._publishing += bool(batch)
+            return batch
+
+    def _done(self) -> None:
+        with self._condition:
+            self._publishing -= 1
+            self._condition.notify_all()
+
+    def _run(self) -> None:
+        last_sent = -math.inf
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: self._pending)
+                waiting = len(self._pending)
+            # After a quiet spell an event goes at once; under load, ids gather for the rest
+            # of the interval (unless a batch fills first), so messages stay few.
+            wait = last_sent + float(kakiyo_settings.PUBLISH_BATCH_INTERVAL) - time.monotonic()
+            if wait > 0 and waiting < batch_size():
+                time.sleep(wait)
+            last_sent = time.monotonic()
+            batch = self._take()
+            try:
+                publish_in_batches(batch)
+            except Exception:  # never let the thread die: the next submit would be stuck
+                logger.exception("The Kakiyo background publisher failed")
+            finally:
+                if batch:
+                    self._done()
+
+
+#: The process's publisher; the webhook view hands it each new event.
+background_publisher = BackgroundPublisher()
