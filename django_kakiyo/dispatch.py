@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from functools import partial
 
 from django.conf import settings
@@ -78,6 +79,13 @@ def enqueue(event_id: int, *, in_background: bool = False) -> bool:
     return publish_in_batches([event_id]) == 1
 
 
+def enqueue_many(event_ids: Sequence[int]) -> int:
+    """:func:`enqueue` for several events, published in batches; how many were enqueued."""
+    if processing_mode() == INLINE:
+        return sum(1 for event_id in event_ids if enqueue(event_id))
+    return publish_in_batches(event_ids)
+
+
 def stale_events(older_than: float | None = None) -> list[int]:
     """Ids of events that should be processing but are not, oldest first.
 
@@ -101,10 +109,7 @@ def stale_events(older_than: float | None = None) -> list[int]:
 def requeue_stale_events(older_than: float | None = None) -> tuple[int, int]:
     """Enqueue every stale event again; returns ``(found, enqueued)``."""
     ids = stale_events(older_than)
-    if processing_mode() == INLINE:
-        enqueued = sum(1 for event_id in ids if enqueue(event_id))
-    else:
-        enqueued = publish_in_batches(ids)
+    enqueued = enqueue_many(ids)
     if ids:
         logger.info("Requeued %s of %s stale Kakiyo events", enqueued, len(ids))
     return len(ids), enqueued

@@ -106,27 +106,23 @@ def process_event(event_id: int, *, can_retry: bool = True) -> Outcome:
 def process_events(event_ids: Sequence[int], *, can_retry: bool = True) -> dict[int, Outcome]:
     """:func:`process_event` for several events, claimed together; an outcome per id."""
     claimed_at = timezone.now()
-    claimed = claim(event_ids, claimed_at)
-    if len(claimed) == 1:
-        outcomes = {claimed[0].pk: _run_receivers(claimed[0], claimed_at, can_retry=can_retry)}
-    else:
-        outcomes = _run_together(claimed, claimed_at, can_retry=can_retry)
+    outcomes = _run(claim(event_ids, claimed_at), claimed_at, can_retry=can_retry)
     return {
         event_id: outcomes.get(event_id) or _not_claimed(event_id, claimed_at)
         for event_id in dict.fromkeys(event_ids)
     }
 
 
-def _run_together(
+def _run(
     events: list[WebhookEvent], claimed_at: dt.datetime, *, can_retry: bool
 ) -> dict[int, Outcome]:
-    """Run several claimed events in one transaction, each event's receivers in a savepoint.
+    """Run claimed events in one transaction, each event's receivers in a savepoint.
 
     The events whose receivers all succeed become ``processed`` in one UPDATE and one
     commit, together with their receivers' writes; an event whose receivers raise is rolled
     back to its savepoint and its failure recorded after the commit. Should the transaction
-    itself fail (a receiver broke it, or a claim was lost), nothing of it is kept and the
-    events are run again one by one, each in its own transaction.
+    itself fail (a receiver broke it, or a claim was lost), nothing of it is kept: several
+    events are then run again one by one, and a single one gets that failure recorded.
     """
     if not events:
         return {}
@@ -138,28 +134,25 @@ def _run_together(
                 if errors:
                     failures[event.pk] = errors
             succeeded = [event.pk for event in events if event.pk not in failures]
-            now = timezone.now()
-            updated = WebhookEvent.objects.filter(
-                pk__in=succeeded, status=Status.PROCESSING, status_changed_at=claimed_at
-            ).update(
-                status=Status.PROCESSED,
-                status_changed_at=now,
-                processed_at=now,
-                last_error="",
-                last_traceback="",
-                next_attempt_at=None,
-            )
-            if updated != len(succeeded):
+            if succeeded and _finish(succeeded, claimed_at) != len(succeeded):
                 raise _ClaimLost
     except (DatabaseError, _ClaimLost) as error:
-        logger.warning(
-            "Processing %s Kakiyo events together failed (%r); processing them one by one",
-            len(events),
-            error,
-        )
-        return {
-            event.pk: _run_receivers(event, claimed_at, can_retry=can_retry) for event in events
-        }
+        if len(events) > 1:
+            logger.warning(
+                "Processing %s Kakiyo events together failed (%r); processing them one by one",
+                len(events),
+                error,
+            )
+            return {
+                event.pk: _run([event], claimed_at, can_retry=can_retry)[event.pk]
+                for event in events
+            }
+        (event,) = events
+        if isinstance(error, _ClaimLost):
+            logger.warning("Kakiyo event %s: claim lost to another worker; rolled back", event.pk)
+            return {event.pk: Outcome(status=Status.PROCESSING, claimed=False)}
+        # A receiver swallowed its own database error and left the transaction unusable.
+        return {event.pk: _record_failure(event, claimed_at, [(None, error)], can_retry=can_retry)}
     outcomes = {event.pk: Outcome(status=Status.PROCESSED) for event in events}
     for event in events:
         if event.pk in failures:
@@ -184,26 +177,19 @@ def _send_signals_in_savepoint(event: WebhookEvent) -> list[tuple[Any, BaseExcep
     return []
 
 
-def _run_receivers(event: WebhookEvent, claimed_at: dt.datetime, *, can_retry: bool) -> Outcome:
-    errors: list[tuple[Any, BaseException]] = []
-    try:
-        with transaction.atomic():
-            errors = _send_signals(event)
-            if errors:
-                raise _ReceiversFailed
-            if not _finish(
-                event, claimed_at, status=Status.PROCESSED, processed_at=timezone.now()
-            ):
-                raise _ClaimLost
-    except _ReceiversFailed:
-        return _record_failure(event, claimed_at, errors, can_retry=can_retry)
-    except DatabaseError as error:
-        # A receiver swallowed its own database error and left the transaction unusable.
-        return _record_failure(event, claimed_at, [(None, error)], can_retry=can_retry)
-    except _ClaimLost:
-        logger.warning("Kakiyo event %s: claim lost to another worker; rolled back", event.pk)
-        return Outcome(status=Status.PROCESSING, claimed=False)
-    return Outcome(status=Status.PROCESSED)
+def _finish(event_ids: list[int], claimed_at: dt.datetime) -> int:
+    """Mark the events processed while our claim holds; how many were."""
+    now = timezone.now()
+    return WebhookEvent.objects.filter(
+        pk__in=event_ids, status=Status.PROCESSING, status_changed_at=claimed_at
+    ).update(
+        status=Status.PROCESSED,
+        status_changed_at=now,
+        processed_at=now,
+        last_error="",
+        last_traceback="",
+        next_attempt_at=None,
+    )
 
 
 def _send_signals(event: WebhookEvent) -> list[tuple[Any, BaseException]]:
@@ -244,7 +230,7 @@ def _record_failure(
     )
     if event.attempts < kakiyo_settings.MAX_ATTEMPTS:
         delay = retry_delay(event.attempts)
-        _finish(
+        _release(
             event,
             claimed_at,
             status=Status.QUEUED,
@@ -260,7 +246,7 @@ def _record_failure(
             last_error,
         )
         return Outcome(status=Status.QUEUED, retry_in=delay if can_retry else None)
-    if _finish(
+    if _release(
         event, claimed_at, status=Status.FAILED, last_error=last_error, last_traceback=tracebacks
     ):
         logger.error("Kakiyo event %s failed after %s attempts", event.pk, event.attempts)
@@ -269,11 +255,10 @@ def _record_failure(
     return Outcome(status=Status.FAILED)
 
 
-def _finish(event: WebhookEvent, claimed_at: dt.datetime, *, status: str, **fields: Any) -> bool:
-    """Write the outcome only while our claim holds; False when it no longer does."""
+def _release(event: WebhookEvent, claimed_at: dt.datetime, *, status: str, **fields: Any) -> bool:
+    """Write a failed attempt's outcome only while our claim holds; False when it no longer
+    does."""
     now = timezone.now()
-    if status == Status.PROCESSED:
-        fields.update(last_error="", last_traceback="", next_attempt_at=None)
     updated = WebhookEvent.objects.filter(
         pk=event.pk, status=Status.PROCESSING, status_changed_at=claimed_at
     ).update(status=status, status_changed_at=now, **fields)

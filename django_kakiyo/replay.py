@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .dispatch import enqueue_on_commit
+from .dispatch import enqueue_many
 from .models import WebhookEvent
 
 Status = WebhookEvent.Status
@@ -43,7 +44,10 @@ def replay_events(events: QuerySet[WebhookEvent] | Iterable[int], by: str) -> Ac
     Replaying runs every receiver again: receivers should be idempotent for replays to be
     safe (the example CRM keys its timeline entries on the event).
     """
-    return _apply(events, by, "replay", REPLAYABLE, _replay)
+    result = _apply(events, by, "replay", REPLAYABLE, _replay)
+    # After the commit (at once, unless the caller's transaction is still open), in batches.
+    transaction.on_commit(partial(enqueue_many, result.done), robust=True)
+    return result
 
 
 def ignore_events(events: QuerySet[WebhookEvent] | Iterable[int], by: str) -> ActionResult:
@@ -56,7 +60,6 @@ def _replay(event: WebhookEvent) -> None:
     event.attempts = 0
     event.next_attempt_at = timezone.now()
     event.processed_at = None
-    enqueue_on_commit(event.pk)
 
 
 def _ignore(event: WebhookEvent) -> None:

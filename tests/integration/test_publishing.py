@@ -146,3 +146,18 @@ def test_the_view_answers_without_waiting_for_a_broker_that_is_down(
     assert background_publisher.wait_until_idle(timeout=30)
     event = WebhookEvent.objects.get(pk=response.json()["id"])
     assert event.status == WebhookEvent.Status.RECEIVED  # stored; the sweeper will enqueue it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_publishes_its_events_in_batches(shared_broker: str, settings: Any) -> None:
+    from django_kakiyo.replay import replay_events
+
+    from ..factories import stored_event
+
+    settings.KAKIYO = {**settings.KAKIYO, "PUBLISH_BATCH_SIZE": 2}
+    ids = [stored_event(status=WebhookEvent.Status.PROCESSED).pk for _ in range(5)]
+
+    result = replay_events(ids, by="test")
+
+    assert result.done == ids
+    assert [batch for _task, batch in queued_messages()] == [ids[:2], ids[2:4], ids[4:]]
