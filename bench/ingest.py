@@ -1,7 +1,7 @@
 """Ingest throughput and latency over HTTP: our endpoint against a hand-written baseline view.
 
     .venv/bin/python bench/ingest.py [--duration 20] [--rounds 3] [--connections 8]
-                                     [--single 10] [--profile 10]
+                                     [--single 10] [--open-rates 100,160] [--profile 10]
 
 Needs ``wrk`` (``apt-get install wrk``), PostgreSQL (database kakiyo_bench on 127.0.0.1,
 created if missing) and Redis on 127.0.0.1:6379 (databases 10 and 11); ``--profile`` needs
@@ -42,7 +42,11 @@ processed per second from the start of the load until the worker caught up: work
 defers past the load counts against it), p50/p99/max latency, non-2xx and socket errors per
 round, the median of the clean rounds for each endpoint and the ratios ours/baseline. Then
 ``--single`` seconds of A/B/A/B with ONE connection (service time without queueing for the
-CPU) and, with
+CPU); then, for each of ``--open-rates`` (requests per second), A/B/A/B open-loop rounds of
+``--open-seconds``: requests due at that fixed rate whatever the answers (bench/soak.py's
+pacer), latency counted from when each was due, so both endpoints get the same offered load
+and their p99s compare directly (wrk's closed loop gives the faster endpoint more load); and,
+with
 ``--profile SECONDS``, one more one-connection round of each under
 ``py-spy record --idle --subprocesses`` on the gunicorn master, summarised as wall time per
 request spent in each step (collapsed stacks in bench/results/profile-*.txt). Raw results go
@@ -341,6 +345,102 @@ def single_rounds(
     return results
 
 
+def open_loop_round(
+    args: argparse.Namespace,
+    stack: servers.Stack,
+    name: str,
+    rate: float,
+    deliveries: list[tuple[str, bytes]],
+    broker_url: str,
+) -> dict[str, Any]:
+    """``--open-seconds`` of requests due at a fixed ``rate`` (bench/soak.py's pacer), latency
+    counted from when each was due: both endpoints get the same offered load, whatever their
+    throughput, so their latencies compare directly."""
+    from bench import soak
+
+    servers.reset_events()
+    waited, _ = servers.wait_for_quiet(args.quiet, args.quiet_timeout)
+    meter = servers.CpuMeter(stack)
+    meter.start()
+    count = int(rate * args.open_seconds)
+    results = soak.run_load(
+        stack.port, deliveries[:count], rate, args.open_senders, time.monotonic() + 0.2,
+        ENDPOINTS[name],
+    )  # fmt: skip
+    drained = drain(name, broker_url, args.drain_timeout)
+    cpu = meter.stop()
+    latencies = [end - due for _i, due, _s, end, status, error in results]
+    errors = sum(1 for *_rest, status, error in results if status != 200 or error)
+    result = {
+        "name": name,
+        "rate": rate,
+        "requests": len(results),
+        "errors": errors,
+        "p50_ms": 1000 * soak.percentile(latencies, 0.50),
+        "p99_ms": 1000 * soak.percentile(latencies, 0.99),
+        "max_ms": 1000 * max(latencies),
+        "cpu": cpu,
+        "noisy": cpu["other_pct"] > args.max_other,
+        **drained,
+    }
+    result["problems"] = [
+        problem
+        for problem, bad in (
+            ("errors", errors),
+            (f"{result['rows']} rows for {len(results)} requests", result["rows"] != count),
+            (f"only {result['processed']} processed", result["processed"] != result["rows"]),
+        )
+        if bad
+    ]
+    print(
+        f"open {rate:g}/s  {name:<9} p50 {result['p50_ms']:6.1f} ms  p99 "
+        f"{result['p99_ms']:6.1f} ms  max {result['max_ms']:6.1f} ms  errors {errors}  rows "
+        f"{result['rows']}  processed {result['processed']}  cpu ours "
+        f"{cpu['ours_pct']:.0f}% other {cpu['other_pct']:.0f}%  (waited {waited:.0f} s)"
+        + ("  NOISY" if result["noisy"] else "")
+        + (f"  PROBLEM: {'; '.join(result['problems'])}" if result["problems"] else ""),
+        flush=True,
+    )
+    return result
+
+
+def open_loop_rounds(
+    args: argparse.Namespace,
+    stack: servers.Stack,
+    deliveries: list[tuple[str, bytes]],
+    broker_url: str,
+) -> list[dict[str, Any]]:
+    """A/B/A/B at each of ``--open-rates``, repeating a noisy round."""
+    results = []
+    for rate in args.open_rates:
+        for _ in range(2):
+            for name in ENDPOINTS:
+                for _attempt in range(1 + args.retries):
+                    result = open_loop_round(args, stack, name, rate, deliveries, broker_url)
+                    results.append(result)
+                    if not result["noisy"]:
+                        break
+    return results
+
+
+def summarise_open_loop(results: list[dict[str, Any]]) -> dict[float, dict[str, dict]]:
+    """Per rate and endpoint: median p50/p99 of the clean rounds, worst max, errors."""
+    summary: dict[float, dict[str, dict]] = {}
+    for rate in sorted({r["rate"] for r in results}):
+        summary[rate] = {}
+        for name in ENDPOINTS:
+            mine = [r for r in results if r["rate"] == rate and r["name"] == name]
+            clean = [r for r in mine if not r["noisy"]] or mine
+            summary[rate][name] = {
+                "p50_ms": statistics.median(r["p50_ms"] for r in clean),
+                "p99_ms": statistics.median(r["p99_ms"] for r in clean),
+                "max_ms": max(r["max_ms"] for r in clean),
+                "errors": sum(r["errors"] for r in mine),
+                "rounds": len(clean),
+            }
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=20, help="Seconds per round (20).")
@@ -352,6 +452,14 @@ def main() -> None:
         "--bodies", type=int, default=40_000, help="Distinct signed bodies (40000)."
     )
     parser.add_argument("--drain-timeout", type=float, default=300)
+    parser.add_argument(
+        "--open-rates",
+        type=lambda text: [float(rate) for rate in text.split(",") if rate],
+        default=[100.0, 160.0],
+        help="Fixed request rates of the open-loop rounds (100,160; empty: none).",
+    )
+    parser.add_argument("--open-seconds", type=float, default=15, help="Per round (15).")
+    parser.add_argument("--open-senders", type=int, default=16, help="Sender threads (16).")
     parser.add_argument(
         "--quiet",
         type=float,
@@ -405,6 +513,7 @@ def main() -> None:
 
     rounds: list[dict[str, Any]] = []
     singles: list[dict[str, Any]] = []
+    open_loop: list[dict[str, Any]] = []
     profiles: dict[str, list[tuple[str, float, float]]] = {}
     with servers.Stack("ingest") as stack:
         print(
@@ -426,6 +535,8 @@ def main() -> None:
                         break
         if args.single:
             singles = single_rounds(args, stack, broker_url)
+        if args.open_rates:
+            open_loop = open_loop_rounds(args, stack, deliveries, broker_url)
         if args.profile:
             for name in ENDPOINTS:
                 profiles[name] = profile_summary(*profile_round(args, stack, name, broker_url))
@@ -480,6 +591,19 @@ def main() -> None:
             f"  ours/baseline: p50 {s_ours['p50_ms'] / s_base['p50_ms']:.2f}x, "
             f"p99 {s_ours['p99_ms'] / s_base['p99_ms']:.2f}x"
         )
+    open_summary = summarise_open_loop(open_loop) if open_loop else {}
+    for rate, by_name in open_summary.items():
+        o_ours, o_base = by_name["ours"], by_name["baseline"]
+        print(f"\nopen loop, {rate:g} requests/s due (median of {o_ours['rounds']} rounds):")
+        for name, row in by_name.items():
+            print(
+                f"  {name:<10} p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms  "
+                f"max {row['max_ms']:6.1f} ms  errors {row['errors']}"
+            )
+        print(
+            f"  ours/baseline: p50 {o_ours['p50_ms'] / o_base['p50_ms']:.2f}x, "
+            f"p99 {o_ours['p99_ms'] / o_base['p99_ms']:.2f}x"
+        )
     for name, rows in profiles.items():
         print(f"\npy-spy --idle, {name}, one request in flight: wall time per request")
         for label, ms_per_request, share in rows:
@@ -495,6 +619,8 @@ def main() -> None:
                 "summary": summary,
                 "single_rounds": singles,
                 "single_summary": single,
+                "open_loop_rounds": open_loop,
+                "open_loop_summary": {str(rate): v for rate, v in open_summary.items()},
                 "profiles": profiles,
                 "memory_kib": {k: {str(p): v for p, v in d.items()} for k, d in memory.items()},
             },

@@ -52,9 +52,12 @@ def percentile(values: list[float], fraction: float) -> float:
 class Sender(threading.Thread):
     """Takes due requests off the queue and sends each on its own keep-alive connection."""
 
-    def __init__(self, port: int, jobs: queue.Queue[Any], results: list[tuple]) -> None:
+    def __init__(
+        self, port: int, jobs: queue.Queue[Any], results: list[tuple], path: str = PATH
+    ) -> None:
         super().__init__(daemon=True)
         self.port = port
+        self.path = path
         self.jobs = jobs
         self.results = results
         self.connection: http.client.HTTPConnection | None = None
@@ -71,7 +74,7 @@ class Sender(threading.Thread):
                     )
                 self.connection.request(
                     "POST",
-                    PATH,
+                    self.path,
                     body=body,
                     headers={"Content-Type": "application/json", "X-Kakiyo-Signature": signature},
                 )
@@ -90,12 +93,18 @@ class Sender(threading.Thread):
 
 
 def run_load(
-    port: int, deliveries: list[tuple[str, bytes]], rate: float, senders: int, t0: float
+    port: int,
+    deliveries: list[tuple[str, bytes]],
+    rate: float,
+    senders: int,
+    t0: float,
+    path: str = PATH,
 ) -> list[tuple]:
-    """Send every delivery, the k-th due at t0 + k/rate; returns one tuple per request."""
+    """Send every delivery, the k-th due at t0 + k/rate; returns one tuple per request:
+    (index, due, start, end, status, error)."""
     jobs: queue.Queue[Any] = queue.Queue()
     results: list[tuple] = []
-    threads = [Sender(port, jobs, results) for _ in range(senders)]
+    threads = [Sender(port, jobs, results, path) for _ in range(senders)]
     for thread in threads:
         thread.start()
     for index, (signature, body) in enumerate(deliveries):
