@@ -203,12 +203,26 @@ class BackgroundPublisher:
             last_sent = time.monotonic()
             batch = self._take()
             try:
-                publish_in_batches(batch)
+                if publish_in_batches(batch) < len(batch):
+                    self._give_up_pending()
             except Exception:  # never let the thread die: the next submit would be stuck
                 logger.exception("The Kakiyo background publisher failed")
             finally:
                 if batch:
                     self._done()
+
+    def _give_up_pending(self) -> None:
+        """The broker is down: leave every id waiting to the sweeper rather than try each
+        batch in turn, so memory stays bounded and new events are tried as they come."""
+        with self._condition:
+            given_up = len(self._pending)
+            self._pending.clear()
+        if given_up:
+            logger.warning(
+                "%s more Kakiyo event(s) are stored but were not published; "
+                "the sweeper will enqueue them",
+                given_up,
+            )
 
 
 #: The process's publisher; the webhook view hands it each new event.

@@ -161,3 +161,21 @@ def test_a_replay_publishes_its_events_in_batches(shared_broker: str, settings: 
 
     assert result.done == ids
     assert [batch for _task, batch in queued_messages()] == [ids[:2], ids[2:4], ids[4:]]
+
+
+def test_with_the_broker_down_the_publisher_leaves_the_backlog_to_the_sweeper(
+    use_broker: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    use_broker(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    settings.KAKIYO = {**settings.KAKIYO, "PUBLISH_TIMEOUT": 0.2, "PUBLISH_BATCH_SIZE": 10}
+    publisher = BackgroundPublisher()
+
+    with caplog.at_level(logging.WARNING, logger="django_kakiyo.publishing"):
+        with publisher._condition:  # all 50 arrive before the thread can take any
+            for event_id in range(50):
+                publisher.submit(event_id)
+        assert publisher.wait_until_idle(timeout=30)
+
+    counts = [int(record.getMessage().split()[0]) for record in caplog.records]
+    assert sum(counts) == 50  # every id accounted for, each exactly once
+    assert len(counts) <= 3  # one failed batch, then the rest given up at once
