@@ -1,7 +1,7 @@
 """Ingest throughput and latency over HTTP: our endpoint against a hand-written baseline view.
 
     .venv/bin/python bench/ingest.py [--duration 20] [--rounds 3] [--connections 8]
-                                     [--single 10] [--open-rates 100,160] [--profile 10]
+                                     [--single 10] [--open-rates 50,120] [--profile 10]
 
 Needs ``wrk`` (``apt-get install wrk``), PostgreSQL (database kakiyo_bench on 127.0.0.1,
 created if missing) and Redis on 127.0.0.1:6379 (databases 10 and 11); ``--profile`` needs
@@ -356,9 +356,13 @@ def open_loop_round(
     """``--open-seconds`` of requests due at a fixed ``rate`` (bench/soak.py's pacer), latency
     counted from when each was due: both endpoints get the same offered load, whatever their
     throughput, so their latencies compare directly."""
+    import redis
+
     from bench import soak
+    from bench.baseline import COUNTER_KEY, COUNTER_URL
 
     servers.reset_events()
+    redis.Redis.from_url(COUNTER_URL).delete(COUNTER_KEY)
     waited, _ = servers.wait_for_quiet(args.quiet, args.quiet_timeout)
     meter = servers.CpuMeter(stack)
     meter.start()
@@ -410,10 +414,11 @@ def open_loop_rounds(
     deliveries: list[tuple[str, bytes]],
     broker_url: str,
 ) -> list[dict[str, Any]]:
-    """A/B/A/B at each of ``--open-rates``, repeating a noisy round."""
+    """A/B/A/B... (``--open-rounds`` of each) at each of ``--open-rates``, repeating a noisy
+    round."""
     results = []
     for rate in args.open_rates:
-        for _ in range(2):
+        for _ in range(args.open_rounds):
             for name in ENDPOINTS:
                 for _attempt in range(1 + args.retries):
                     result = open_loop_round(args, stack, name, rate, deliveries, broker_url)
@@ -455,10 +460,11 @@ def main() -> None:
     parser.add_argument(
         "--open-rates",
         type=lambda text: [float(rate) for rate in text.split(",") if rate],
-        default=[100.0, 160.0],
-        help="Fixed request rates of the open-loop rounds (100,160; empty: none).",
+        default=[50.0, 120.0],
+        help="Fixed request rates of the open-loop rounds (50,120; empty: none).",
     )
-    parser.add_argument("--open-seconds", type=float, default=15, help="Per round (15).")
+    parser.add_argument("--open-seconds", type=float, default=30, help="Per round (30).")
+    parser.add_argument("--open-rounds", type=int, default=3, help="Of each, per rate (3).")
     parser.add_argument("--open-senders", type=int, default=16, help="Sender threads (16).")
     parser.add_argument(
         "--quiet",
