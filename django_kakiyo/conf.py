@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
     # batches are full). An event after a quiet spell goes at once; under load, the events
     # of an interval share a message, which saves the worker most of its per-message cost.
     "PUBLISH_BATCH_INTERVAL": 0.05,
-    # Celery queue for the processing task; None uses the default queue.
+    # Celery queue for the processing tasks (batches and retries); None: the default queue.
     "CELERY_QUEUE": None,
     # Days to keep processed/ignored events and refused requests; None keeps them for ever.
     # The daily beat task django_kakiyo.prune_old_events applies it.

@@ -53,7 +53,7 @@ class Outcome:
 
 
 class _ReceiversFailed(Exception):
-    """Raised inside the processing transaction only to roll it back."""
+    """Raised inside an event's savepoint only to roll its receivers' writes back."""
 
 
 class _ClaimLost(Exception):

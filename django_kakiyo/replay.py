@@ -45,8 +45,9 @@ def replay_events(events: QuerySet[WebhookEvent] | Iterable[int], by: str) -> Ac
     safe (the example CRM keys its timeline entries on the event).
     """
     result = _apply(events, by, "replay", REPLAYABLE, _replay)
-    # After the commit (at once, unless the caller's transaction is still open), in batches.
-    transaction.on_commit(partial(enqueue_many, result.done), robust=True)
+    if result.done:
+        # After the commit (at once, unless the caller's transaction is still open), in batches.
+        transaction.on_commit(partial(enqueue_many, result.done), robust=True)
     return result
 
 
