@@ -22,9 +22,10 @@ from ..services import port_open, require
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_REDIS = ("127.0.0.1", 6379)
-#: Database numbers of the shared Redis that belong to the tests.
-BROKER_DB = 15
-RECORD_DB = 14
+#: Database numbers of the shared Redis that belong to the tests. Two runs sharing one Redis
+#: (two checkouts, a nox leg beside bin/run-tests) set other numbers so they never collide.
+BROKER_DB = int(os.environ.get("KAKIYO_TEST_REDIS_BROKER_DB", "15"))
+RECORD_DB = int(os.environ.get("KAKIYO_TEST_REDIS_RECORD_DB", "14"))
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:

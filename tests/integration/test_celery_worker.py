@@ -16,7 +16,7 @@ from django_kakiyo.models import WebhookEvent
 from django_kakiyo.publishing import background_publisher, publish
 from django_kakiyo.testing import post_event
 
-from .conftest import wait_for
+from .conftest import BROKER_DB, SHARED_REDIS, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -95,7 +95,7 @@ def test_the_same_event_enqueued_twice_runs_receivers_once(
 
     wait_for_status(event_id, Status.PROCESSED)
     wait_for(
-        lambda: redis.Redis(host="127.0.0.1", port=6379, db=15).llen("celery") == 0,
+        lambda: redis.Redis(*SHARED_REDIS, db=BROKER_DB).llen("celery") == 0,
         30,
         "the broker queue to drain",
     )
