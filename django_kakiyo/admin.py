@@ -23,9 +23,10 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .models import RejectedRequest, WebhookEvent
+from .models import REPLAY_PERMISSION, RejectedRequest, WebhookEvent
 from .replay import ignore_events, replay_events
 from .stats import PERIODS, STATUS_COLOURS, event_stats, hourly_chart
+from .storable import has_unstorable
 
 #: The changelist counts at most this many rows; beyond it the count reads "10000+".
 COUNT_LIMIT = 10_000
@@ -87,6 +88,8 @@ class IndexedValueFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
+        if value and has_unstorable(value):
+            return queryset.none()
         return queryset.filter(**{self.field: value}) if value else queryset
 
 
@@ -221,8 +224,9 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         self._report(request, len(result.done), len(result.skipped), str(_("marked ignored")))
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
-        """Replaying changes an event's status: it needs the view permission and staff."""
-        return bool(request.user.is_staff and self.has_view_permission(request))
+        """Replaying runs receivers again and ignoring makes an event prunable: both need
+        the replay permission, not just the view permission."""
+        return bool(request.user.is_staff and request.user.has_perm(REPLAY_PERMISSION))
 
     def _report(self, request: HttpRequest, done: int, skipped: int, verb: str) -> None:
         message = ngettext("%(n)d event %(verb)s.", "%(n)d events %(verb)s.", done) % {

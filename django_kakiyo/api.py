@@ -1,8 +1,9 @@
 """The events API (Django REST framework): list, filter, read and replay stored events.
 
-Mounted by ``django_kakiyo.urls`` at ``api/events/``. Staff only unless
-``KAKIYO['API_PERMISSION_CLASSES']`` says otherwise; cursor-paginated newest first, so a page
-costs the same on a table of millions.
+Mounted by ``django_kakiyo.urls`` at ``api/events/``. Reading needs the view permission on
+webhook events and replaying the replay permission, always; ``KAKIYO['API_PERMISSION_CLASSES']``
+adds its own requirements on top (staff only by default). Cursor-paginated newest first, so a
+page costs the same on a table of millions.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils.module_loading import import_string
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -22,8 +22,24 @@ from rest_framework.response import Response
 
 from .conf import kakiyo_settings
 from .envelope import parse_timestamp
-from .models import WebhookEvent
+from .models import REPLAY_PERMISSION, VIEW_PERMISSION, WebhookEvent
 from .replay import replay_events
+from .storable import has_unstorable
+
+
+class EventPermissions(BasePermission):
+    """The model permissions the events API always requires, whatever else is configured.
+
+    Payloads hold prospects' LinkedIn messages, so being staff is not enough: reading needs
+    ``view_webhookevent`` and replaying ``replay_webhookevent`` (superusers have both).
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if user is None or not user.is_authenticated:
+            return False
+        needed = REPLAY_PERMISSION if getattr(view, "action", "") == "replay" else VIEW_PERMISSION
+        return bool(user.has_perm(needed))
 
 
 class WebhookEventSerializer(serializers.ModelSerializer[WebhookEvent]):
@@ -88,7 +104,8 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
     pagination_class = NewestFirst
 
     def get_permissions(self) -> list[BasePermission]:
-        return [import_string(path)() for path in kakiyo_settings.API_PERMISSION_CLASSES]
+        configured = kakiyo_settings.api_permission_classes()
+        return [EventPermissions(), *(permission() for permission in configured)]
 
     def get_serializer_class(self) -> type[WebhookEventSerializer]:
         if self.action == "list":
@@ -102,6 +119,8 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
         params = self.request.query_params
         for parameter, field in EXACT_FILTERS.items():
             if value := params.get(parameter):
+                if has_unstorable(value):  # no stored value holds one; the database refuses it
+                    raise ValidationError({parameter: "A value without NUL characters."})
                 queryset = queryset.filter(**{field: value})
         for parameter, lookup in (("received_after", "gte"), ("received_before", "lt")):
             if value := params.get(parameter):

@@ -1,17 +1,21 @@
-"""System checks that catch a misconfigured ``KAKIYO`` before the first delivery does."""
+"""System checks that catch a misconfigured ``KAKIYO`` before the first delivery does.
+
+Each key's value is checked by the same rules the runtime applies (:mod:`django_kakiyo.conf`);
+what is checked here besides is what no single key can tell: whether any secret is set, whether
+the spool directory is usable and private, whether retention undoes replay protection.
+"""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from .conf import DEFAULTS, is_list_of_str
+from .conf import DEFAULTS, SETTINGS, kakiyo_settings, setting_label
+from .exceptions import KakiyoConfigurationError
 
 #: Shorter secrets are accepted but warned about: Kakiyo generates long random ones.
 MIN_SECRET_LENGTH = 16
@@ -20,8 +24,9 @@ MIN_SECRET_LENGTH = 16
 @register(Tags.security)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Check the ``KAKIYO`` settings dict; each message names the key to fix."""
-    user = getattr(settings, "KAKIYO", {})
-    if not isinstance(user, Mapping):
+    try:
+        user = kakiyo_settings.user_settings
+    except KakiyoConfigurationError:
         return [
             Error(
                 "KAKIYO must be a dict.",
@@ -39,43 +44,38 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="django_kakiyo.W001",
             )
         )
-    messages += _check_secrets(user)
-    messages += _check_numbers(user)
-    messages += _check_trusted_proxies(user)
-    messages += _check_processing(user)
-    messages += _check_spool(user)
+    broken = set()
+    for setting in SETTINGS:
+        value = user.get(setting.name, setting.default)
+        found = setting.problem(value)
+        if found is None:
+            continue
+        problem, check_id = found
+        shown = "" if setting.sensitive else f", not {value!r}"
+        hint = setting.hint or f"The default is {setting.default!r}."
+        messages.append(
+            Error(
+                f"{setting_label(setting.name)} {problem}{shown}.",
+                hint=hint,
+                id=f"django_kakiyo.{check_id}",
+            )
+        )
+        broken.add(setting.name)
+    if not broken & {"WEBHOOK_SECRETS", "TEAM_SECRETS"}:
+        messages += _check_secrets(user)
+    if "SPOOL_DIR" not in broken:
+        messages += _check_spool(user.get("SPOOL_DIR"))
+    if not broken & {"RETENTION", "REPLAY_WINDOW"}:
+        messages += _check_retention(user)
     return messages
 
 
 def _check_secrets(user: Mapping[str, Any]) -> list[CheckMessage]:
-    webhook_secrets = user.get("WEBHOOK_SECRETS", DEFAULTS["WEBHOOK_SECRETS"])
-    team_secrets = user.get("TEAM_SECRETS", DEFAULTS["TEAM_SECRETS"])
+    secrets = list(user.get("WEBHOOK_SECRETS", []))
+    for values in user.get("TEAM_SECRETS", {}).values():
+        secrets += values
     messages: list[CheckMessage] = []
-    secrets: list[str] = []
-    if is_list_of_str(webhook_secrets):
-        secrets += webhook_secrets
-    else:
-        messages.append(
-            Error(
-                "KAKIYO['WEBHOOK_SECRETS'] must be a list of strings.",
-                hint="Wrap a single secret in a list: ['whsec_...'].",
-                id="django_kakiyo.E002",
-            )
-        )
-    if isinstance(team_secrets, Mapping) and all(
-        isinstance(team, str) and is_list_of_str(values) for team, values in team_secrets.items()
-    ):
-        for values in team_secrets.values():
-            secrets += values
-    else:
-        messages.append(
-            Error(
-                "KAKIYO['TEAM_SECRETS'] must map team ids to lists of strings.",
-                hint="For example {'team_123': ['whsec_...']}.",
-                id="django_kakiyo.E003",
-            )
-        )
-    if not messages and not secrets:
+    if not secrets:
         messages.append(
             Error(
                 "No Kakiyo webhook secret is configured: every delivery will be refused.",
@@ -86,8 +86,10 @@ def _check_secrets(user: Mapping[str, Any]) -> list[CheckMessage]:
     if any(not secret.strip() for secret in secrets):
         messages.append(
             Error(
-                "A Kakiyo webhook secret is empty; an empty secret never verifies anything.",
-                hint="Remove the empty entry from KAKIYO['WEBHOOK_SECRETS'] / ['TEAM_SECRETS'].",
+                "A Kakiyo webhook secret is empty or only whitespace: such a secret is "
+                "ignored, it never verifies anything.",
+                hint="Remove the entry from KAKIYO['WEBHOOK_SECRETS'] / ['TEAM_SECRETS'], or "
+                "check that the environment variable it comes from is set.",
                 id="django_kakiyo.E005",
             )
         )
@@ -103,105 +105,60 @@ def _check_secrets(user: Mapping[str, Any]) -> list[CheckMessage]:
     return messages
 
 
-def _check_numbers(user: Mapping[str, Any]) -> list[CheckMessage]:
-    messages: list[CheckMessage] = []
-    for key, allow_none in (
-        ("MAX_BODY_BYTES", False),
-        ("REPLAY_WINDOW", True),
-        ("REJECTED_REQUESTS_MAX_ROWS", True),
-        ("REJECTED_BODY_PREFIX_BYTES", False),
-        ("MAX_ATTEMPTS", False),
-        ("RETRY_BACKOFF", False),
-        ("RETRY_BACKOFF_MAX", False),
-        ("REQUEUE_AFTER", False),
-        ("PROCESSING_TIMEOUT", False),
-        ("PUBLISH_TIMEOUT", False),
-        ("PUBLISH_BATCH_SIZE", False),
-        ("PUBLISH_BATCH_INTERVAL", False),
-    ):
-        value = user.get(key, DEFAULTS[key])
-        if value is None and allow_none:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            expected = "a non-negative number" + (" or None" if allow_none else "")
-            messages.append(
-                Error(
-                    f"KAKIYO[{key!r}] must be {expected}, not {value!r}.",
-                    hint=f"The default is {DEFAULTS[key]!r}.",
-                    id="django_kakiyo.E006",
-                )
-            )
-    return messages
-
-
-def _check_trusted_proxies(user: Mapping[str, Any]) -> list[CheckMessage]:
-    proxies = user.get("TRUSTED_PROXIES", DEFAULTS["TRUSTED_PROXIES"])
-    if not is_list_of_str(proxies):
-        return [
-            Error(
-                "KAKIYO['TRUSTED_PROXIES'] must be a list of IP addresses or networks.",
-                hint="For example ['10.0.0.0/8', '127.0.0.1'].",
-                id="django_kakiyo.E007",
-            )
-        ]
-    messages: list[CheckMessage] = []
-    for proxy in proxies:
-        try:
-            ipaddress.ip_network(proxy.strip(), strict=False)
-        except ValueError:
-            messages.append(
-                Error(
-                    f"KAKIYO['TRUSTED_PROXIES'] has {proxy!r}, which is not an IP address "
-                    "or network.",
-                    hint="Use addresses like '10.0.0.1' or networks like '10.0.0.0/8'.",
-                    id="django_kakiyo.E007",
-                )
-            )
-    return messages
-
-
-def _check_processing(user: Mapping[str, Any]) -> list[CheckMessage]:
-    mode = user.get("PROCESSING", DEFAULTS["PROCESSING"])
-    if mode not in ("auto", "celery", "inline"):
-        return [
-            Error(
-                f"KAKIYO['PROCESSING'] must be 'auto', 'celery' or 'inline', not {mode!r}.",
-                hint="'auto' uses Celery when CELERY_BROKER_URL is set, in-process otherwise.",
-                id="django_kakiyo.E008",
-            )
-        ]
-    attempts = user.get("MAX_ATTEMPTS", DEFAULTS["MAX_ATTEMPTS"])
-    if isinstance(attempts, int) and not isinstance(attempts, bool) and attempts < 1:
-        return [
-            Error(
-                "KAKIYO['MAX_ATTEMPTS'] must be at least 1.",
-                hint="1 means no retries.",
-                id="django_kakiyo.E009",
-            )
-        ]
-    return []
-
-
-def _check_spool(user: Mapping[str, Any]) -> list[CheckMessage]:
-    value = user.get("SPOOL_DIR", DEFAULTS["SPOOL_DIR"])
-    if value is None:
+def _check_spool(value: Any) -> list[CheckMessage]:
+    if not value:
         return []
-    if not isinstance(value, (str, os.PathLike)):
-        problem = "must be a path (a string or a Path) or None"
+    path = Path(value)
+    parent = path if path.exists() else path.parent
+    if path.exists() and not path.is_dir():
+        problem = "exists and is not a directory"
+    elif not os.access(parent, os.W_OK):
+        problem = "is not writable by this process"
     else:
-        path = Path(value)
-        parent = path if path.exists() else path.parent
-        if path.exists() and not path.is_dir():
-            problem = "exists and is not a directory"
-        elif not os.access(parent, os.W_OK):
-            problem = "is not writable by this process"
-        else:
-            return []
+        return _check_spool_privacy(path)
     return [
         Error(
             f"KAKIYO['SPOOL_DIR'] {problem}: {value!r}.",
             hint="Point it at a directory on local, persistent disk that the web process "
             "can write, or set it to None to answer 503 while the database is down.",
             id="django_kakiyo.E010",
+        )
+    ]
+
+
+def _check_spool_privacy(path: Path) -> list[CheckMessage]:
+    """The spool holds customer data: it should belong to us and be closed to others."""
+    if not path.exists():
+        return []  # created 0700 on first use
+    status = path.stat()
+    problems = []
+    if status.st_uid != os.geteuid():
+        problems.append(f"belongs to uid {status.st_uid}, not this process's {os.geteuid()}")
+    if status.st_mode & 0o077:
+        problems.append(f"is open to other users (mode {status.st_mode & 0o777:o})")
+    if not problems:
+        return []
+    return [
+        Warning(
+            f"KAKIYO['SPOOL_DIR'] {' and '.join(problems)}: {str(path)!r}.",
+            hint=f"chown it to the web server's user and chmod 700 {path}.",
+            id="django_kakiyo.W003",
+        )
+    ]
+
+
+def _check_retention(user: Mapping[str, Any]) -> list[CheckMessage]:
+    retention = user.get("RETENTION")
+    window = user.get("REPLAY_WINDOW")
+    if retention is None or (window is not None and window >= retention * 86400):
+        return []
+    return [
+        Warning(
+            "KAKIYO['RETENTION'] is set, but KAKIYO['REPLAY_WINDOW'] is "
+            + ("not set" if window is None else "shorter")
+            + ": once an event is pruned, a captured copy of its delivery would be accepted "
+            "and processed again.",
+            hint=f"Set REPLAY_WINDOW to at least RETENTION in seconds ({retention * 86400:g}).",
+            id="django_kakiyo.W004",
         )
     ]

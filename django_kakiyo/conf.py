@@ -1,85 +1,252 @@
-"""The ``KAKIYO`` settings dict, read lazily so ``override_settings(KAKIYO=...)`` just works."""
+"""The ``KAKIYO`` settings dict: each key declared once, read lazily, checked by one rule.
+
+Every key is a :class:`Setting` in :data:`SETTINGS` with its default, its documentation and the
+rule its value must follow. The runtime (:data:`kakiyo_settings`) and the system checks
+(:mod:`django_kakiyo.checks`) use the same rules, so a value the checks accept is a value the
+app can use, and a bad value read at run time raises an error naming the exact setting.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from . import validators as v
 from .exceptions import KakiyoConfigurationError
+from .signing import SigningSecret
 
-#: Every key the app understands, with its default. The README's settings reference mirrors
-#: this dict; a key missing from ``settings.KAKIYO`` takes the value here.
-DEFAULTS: dict[str, Any] = {
-    # Secrets any delivery may be signed with. A list, so a secret can be rotated: add the new
-    # one, switch Kakiyo over, then remove the old one.
-    "WEBHOOK_SECRETS": [],
-    # For agencies running several Kakiyo teams: team id -> list of secrets. A team secret only
-    # authenticates deliveries whose payload names that team.
-    "TEAM_SECRETS": {},
-    # Larger bodies are answered 413 without being read.
-    "MAX_BODY_BYTES": 1024 * 1024,
-    # Seconds. When set, an authentic delivery whose timestamp is older (or missing) is stored
-    # as invalid and never dispatched, so a captured delivery replayed later does nothing.
-    "REPLAY_WINDOW": None,
-    # IP addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
-    "TRUSTED_PROXIES": [],
-    # A directory on local disk where deliveries are kept while the database is down (and
-    # acknowledged 202), then imported. None: such deliveries are answered 503 instead.
-    "SPOOL_DIR": None,
-    # Refused requests are kept for operators, bounded so an attacker cannot fill the disk.
-    "REJECTED_REQUESTS_MAX_ROWS": 10_000,
-    "REJECTED_BODY_PREFIX_BYTES": 2048,
-    # Where receivers run: "celery" (a worker), "inline" (in the web process, right after the
-    # event is committed) or "auto" (Celery when a broker is configured, inline otherwise).
-    "PROCESSING": "auto",
-    # Attempts before an event whose receivers keep raising ends "failed".
-    "MAX_ATTEMPTS": 5,
-    # Seconds: the n-th retry waits RETRY_BACKOFF * 2**(n-1), capped at RETRY_BACKOFF_MAX,
-    # of which a random half is jitter (so a burst of failures does not retry in lockstep).
-    "RETRY_BACKOFF": 10,
-    "RETRY_BACKOFF_MAX": 600,
-    # Seconds after which an event that is due but still waiting ("received"/"queued") counts
-    # as lost by the broker, and the sweeper enqueues it again.
-    "REQUEUE_AFTER": 300,
-    # Seconds after which a claim ("processing") counts as abandoned by a dead worker.
-    "PROCESSING_TIMEOUT": 600,
-    # Seconds a publish to the broker may take before it is given up (the event is already
-    # stored: the sweeper enqueues it later).
-    "PUBLISH_TIMEOUT": 0.5,
-    # Events per processing message, at most: the worker claims a message's events together,
-    # so PROCESSING_TIMEOUT should be well over this many runs of your slowest receivers.
-    "PUBLISH_BATCH_SIZE": 10,
-    # Seconds: the web process's publisher sends at most one message per interval (unless
-    # batches are full). An event after a quiet spell goes at once; under load, the events
-    # of an interval share a message, which saves the worker most of its per-message cost.
-    "PUBLISH_BATCH_INTERVAL": 0.05,
-    # Celery queue for the processing tasks (batches and retries); None: the default queue.
-    "CELERY_QUEUE": None,
-    # Days to keep processed/ignored events and refused requests; None keeps them for ever.
-    # The daily beat task django_kakiyo.prune_old_events applies it.
-    "RETENTION": None,
-    # DRF permission classes for the events API (dotted paths); staff only by default.
-    "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    # The Kakiyo REST API, for django_kakiyo.client and the kakiyo_webhooks command.
-    "API_KEY": None,
-    "API_BASE_URL": "https://api.kakiyo.com/v1",
-    "API_TIMEOUT": 10,
-}
+#: Where receivers run (``PROCESSING``): a Celery worker, this process, or chosen by whether a
+#: broker is configured.
+PROCESSING_MODES = ("auto", "celery", "inline")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of ``KAKIYO``: its default, what it means, and the rules its value follows.
+
+    ``rules`` are ``(rule, check id)`` pairs, tried in order; the first rule that finds a
+    problem names the system check that reports it. ``sensitive`` values are never echoed in
+    a message.
+    """
+
+    name: str
+    default: Any
+    doc: str
+    rules: tuple[tuple[v.Rule, str], ...] = ()
+    hint: str = ""
+    sensitive: bool = False
+
+    def problem(self, value: Any) -> tuple[str, str] | None:
+        """``(problem, check id)`` for the first rule ``value`` breaks, or None."""
+        for rule, check_id in self.rules:
+            found = rule(value)
+            if found is not None:
+                return found, check_id
+        return None
+
+
+_NUMBER = ((v.non_negative_number, "E006"),)
+_OPTIONAL_NUMBER = ((v.optional(v.non_negative_number), "E006"),)
+_POSITIVE = ((v.positive_number, "E006"),)
+
+#: Every key the app understands, in the order the reference documents them.
+SETTINGS: tuple[Setting, ...] = (
+    # -- receiving ----------------------------------------------------------------------------
+    Setting(
+        "WEBHOOK_SECRETS", [],
+        "Secrets a delivery may be signed with; any one may match. List two while rotating: "
+        "add the new one, switch Kakiyo over, then remove the old one. An empty or "
+        "whitespace-only secret never verifies anything.",
+        ((v.list_of_str, "E002"),), "Wrap a single secret in a list: ['whsec_...'].", True,
+    ),
+    Setting(
+        "TEAM_SECRETS", {},
+        "For agencies running several Kakiyo teams: ``{team_id: [secret, ...]}``. A team "
+        "secret only authenticates deliveries whose every team field (``teamId``, "
+        "``team.id``, ``data.teamId``, ``data.team.id``) names that team.",
+        ((v.team_secrets, "E003"),), "For example {'team_123': ['whsec_...']}.", True,
+    ),
+    Setting(
+        "MAX_BODY_BYTES", 1024 * 1024,
+        "Larger bodies are answered 413, judged on Content-Length before reading.", _NUMBER,
+    ),
+    Setting(
+        "CANONICAL_MAX_BYTES", 64 * 1024,
+        "Bodies up to this size whose raw bytes do not verify are parsed and re-serialised "
+        "like JSON.stringify and checked again (a proxy re-formatted them). Larger ones are "
+        "refused 401 without being parsed, so a fake signature costs one HMAC pass.",
+        _NUMBER,
+    ),
+    Setting(
+        "CANONICAL_CPU_BUDGET", 0.1,
+        "Seconds of CPU per second each web process may spend on that re-serialisation. "
+        "Past it, requests whose raw bytes do not verify are refused 401 without being "
+        "parsed, so a flood of fake signatures cannot starve authentic deliveries.",
+        _NUMBER,
+    ),
+    Setting(
+        "REPLAY_WINDOW", None,
+        "Seconds. When set, an authentic delivery whose ``timestamp`` is older, missing, or "
+        "more than 5 minutes in the future is stored ``invalid`` and never dispatched, so a "
+        "captured delivery replayed later does nothing.",
+        _OPTIONAL_NUMBER,
+    ),
+    Setting(
+        "TRUSTED_PROXIES", [],
+        "IP addresses or CIDR networks of your reverse proxies; ``X-Forwarded-For`` is "
+        "believed only from them.",
+        ((v.networks, "E007"),), "For example ['10.0.0.0/8', '127.0.0.1'].",
+    ),
+    Setting(
+        "STORE_TIMEOUT", 3,
+        "Seconds the webhook waits for a locked or stuck PostgreSQL (lock and statement "
+        "timeout of its own transaction) before treating the database as unavailable.",
+        _POSITIVE,
+    ),
+    Setting(
+        "SPOOL_DIR", None,
+        "A directory on local, persistent disk where verified deliveries are kept while the "
+        "database is unavailable (answered 202), then imported. ``None``: answer 503.",
+        ((v.optional(v.path), "E010"),),
+        "Point it at a directory on local, persistent disk that the web process can write, "
+        "or set it to None to answer 503 while the database is down.",
+    ),
+    Setting(
+        "SPOOL_MAX_BYTES", 1024**3,
+        "The spool stops accepting deliveries (503 instead of 202) once its files hold this "
+        "many bytes.",
+        _NUMBER,
+    ),
+    Setting(
+        "REJECTED_REQUESTS_MAX_ROWS", 10_000,
+        "Cap on the ``RejectedRequest`` table (oldest rows go first); ``None`` for no cap.",
+        _OPTIONAL_NUMBER,
+    ),
+    Setting(
+        "REJECTED_BODY_PREFIX_BYTES", 2048, "How much of a refused body is kept.", _NUMBER
+    ),
+    Setting(
+        "STORED_HEADERS_MAX_BYTES", 4096,
+        "Bytes of headers kept with an event or a refused request (as JSON; each value cut "
+        "at 512 characters, then whole headers dropped past this total).",
+        _NUMBER,
+    ),
+    # -- processing ---------------------------------------------------------------------------
+    Setting(
+        "PROCESSING", "auto",
+        "Where receivers run: ``\"celery\"`` (a worker), ``\"inline\"`` (in the web process "
+        "right after the event is committed) or ``\"auto\"`` (Celery when a broker is "
+        "configured, inline otherwise).",
+        ((v.one_of(PROCESSING_MODES), "E008"),),
+        "'auto' uses Celery when CELERY_BROKER_URL is set, in-process otherwise.",
+    ),
+    Setting(
+        "MAX_ATTEMPTS", 5,
+        "Attempts before an event whose receivers keep raising ends ``failed``.",
+        (*_NUMBER, (v.at_least(1), "E009")), "1 means no retries.",
+    ),
+    Setting(
+        "RETRY_BACKOFF", 10,
+        "Seconds: the n-th retry waits ``RETRY_BACKOFF * 2**(n-1)``, capped at "
+        "``RETRY_BACKOFF_MAX``, of which a random half is jitter.",
+        _NUMBER,
+    ),
+    Setting("RETRY_BACKOFF_MAX", 600, "Cap on the wait between retries, in seconds.", _NUMBER),
+    Setting(
+        "REQUEUE_AFTER", 300,
+        "Seconds a due event may wait before the sweeper counts it as lost by the broker "
+        "and enqueues it again.",
+        _NUMBER,
+    ),
+    Setting(
+        "PROCESSING_TIMEOUT", 600,
+        "Seconds after which a claim counts as abandoned by a dead worker. A message's "
+        "events are claimed together: keep it well above ``PUBLISH_BATCH_SIZE`` runs of "
+        "your slowest receivers.",
+        _NUMBER,
+    ),
+    Setting(
+        "PUBLISH_TIMEOUT", 0.5,
+        "Seconds a publish to the broker may take before it is given up (the event is "
+        "stored: the sweeper enqueues it later).",
+        _NUMBER,
+    ),
+    Setting("PUBLISH_BATCH_SIZE", 10, "Event ids per processing message, at most.", _NUMBER),
+    Setting(
+        "PUBLISH_BATCH_INTERVAL", 0.05,
+        "Seconds: the web process publishes at most one message per interval, unless "
+        "batches are full. ``0`` publishes every event as soon as the thread gets to it.",
+        _NUMBER,
+    ),
+    Setting(
+        "CELERY_QUEUE", None,
+        "Celery queue for every task the app sends (processing, retries); ``None``: the "
+        "default queue.",
+        ((v.optional(v.non_empty_str), "E011"),), "A queue name, e.g. 'kakiyo'.",
+    ),
+    # -- operating ----------------------------------------------------------------------------
+    Setting(
+        "RETENTION", None,
+        "Days to keep processed and ignored events and refused requests; ``None`` keeps "
+        "them for ever. Applied by ``kakiyo_prune`` and the daily task "
+        "``django_kakiyo.prune_old_events``.",
+        _OPTIONAL_NUMBER,
+    ),
+    Setting(
+        "API_PERMISSION_CLASSES", ["rest_framework.permissions.IsAdminUser"],
+        "Dotted paths of DRF permission classes for the events API, on top of the model "
+        "permissions it always requires (view to read, replay to replay).",
+        ((v.importable_list, "E012"),),
+        "For example ['rest_framework.permissions.IsAuthenticated'].",
+    ),
+    # -- the Kakiyo REST API ------------------------------------------------------------------
+    Setting(
+        "API_KEY", None,
+        "Kakiyo API key (Team > API Keys), sent as ``Authorization: Bearer``. Only needed "
+        "for the API client and ``kakiyo_webhooks``, not to receive webhooks.",
+        ((v.optional(v.str_type), "E013"),), "Set it from an environment variable.",
+        True,
+    ),
+    Setting(
+        "API_BASE_URL", "https://api.kakiyo.com/v1", "Root of the Kakiyo REST API.",
+        ((v.http_url, "E013"),), "For example 'https://api.kakiyo.com/v1'.",
+    ),
+    Setting(
+        "API_TIMEOUT", 10,
+        "Seconds the API client waits to connect and for each answer (per attempt).",
+        _POSITIVE,
+    ),
+)  # fmt: skip
+
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+#: Every key the app understands, with its default (a key missing from ``settings.KAKIYO``
+#: takes the value here).
+DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in SETTINGS}
+
+
+def setting_label(name: str) -> str:
+    """How messages name a key: ``KAKIYO['NAME']``."""
+    return f"KAKIYO[{name!r}]"
 
 
 class KakiyoSettings:
     """Attribute access to ``settings.KAKIYO`` merged over :data:`DEFAULTS`.
 
-    Values are read from Django's settings on first use and cached; the cache is dropped
-    whenever ``KAKIYO`` changes (``override_settings`` sends ``setting_changed``).
+    Values are read from Django's settings on first use, checked against their rules (a bad
+    one raises :class:`KakiyoConfigurationError` naming the setting) and cached; the cache,
+    and everything derived from it, is dropped whenever ``KAKIYO`` changes
+    (``override_settings`` sends ``setting_changed``).
     """
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
+        self._derived: dict[str, Any] = {}
 
     @property
     def user_settings(self) -> Mapping[str, Any]:
@@ -89,46 +256,58 @@ class KakiyoSettings:
         return value
 
     def __getattr__(self, name: str) -> Any:
-        if name not in DEFAULTS:
+        setting = SETTINGS_BY_NAME.get(name)
+        if setting is None:
             raise AttributeError(f"Unknown KAKIYO setting: {name!r}")
         if name not in self._cache:
-            self._cache[name] = self.user_settings.get(name, DEFAULTS[name])
+            value = self.user_settings.get(name, setting.default)
+            found = setting.problem(value)
+            if found is not None:
+                problem = found[0] if setting.sensitive else f"{found[0]}, not {value!r}"
+                raise KakiyoConfigurationError(setting_label(name), problem)
+            self._cache[name] = value
         return self._cache[name]
 
     def reload(self) -> None:
         self._cache.clear()
+        self._derived.clear()
 
-    # Typed views of the settings that need shaping before use.
+    def derived(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per value of the settings (e.g. imported classes)."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
-    def secret_teams(self) -> dict[str, str | None]:
-        """Every configured secret, mapped to the team it is bound to (``None``: any team).
+    # Shaped views of the settings that need it, built once per value.
+
+    def signing_secrets(self) -> list[SigningSecret]:
+        """Every configured secret with the team it is bound to (``team=None``: any team).
 
         A secret listed in ``WEBHOOK_SECRETS`` stays unbound even if a team lists it too.
-        Raises :class:`KakiyoConfigurationError` on a shape the system checks reject, rather
-        than guessing (a bare string would otherwise become a list of one-letter secrets).
+        The objects never show the secret in a ``repr``, so no traceback or debug page that
+        prints them can leak it.
         """
-        global_secrets = self.WEBHOOK_SECRETS
-        if not is_list_of_str(global_secrets):
-            raise KakiyoConfigurationError(
-                "KAKIYO['WEBHOOK_SECRETS']", "must be a list of strings"
-            )
-        team_secrets = self.TEAM_SECRETS
-        if not isinstance(team_secrets, Mapping) or not all(
-            isinstance(team, str) and is_list_of_str(secrets)
-            for team, secrets in team_secrets.items()
-        ):
-            raise KakiyoConfigurationError(
-                "KAKIYO['TEAM_SECRETS']", "must map team ids to lists of strings"
-            )
+        return list(self.derived("signing_secrets", self._build_signing_secrets))
+
+    def _build_signing_secrets(self) -> tuple[SigningSecret, ...]:
         bindings: dict[str, str | None] = {}
-        for team, secrets in team_secrets.items():
-            bindings.update(dict.fromkeys(secrets, team))
-        bindings.update(dict.fromkeys(global_secrets))
-        return bindings
+        for team, team_secrets in self.TEAM_SECRETS.items():
+            bindings.update(dict.fromkeys(team_secrets, team))
+        bindings.update(dict.fromkeys(self.WEBHOOK_SECRETS))
+        return tuple(SigningSecret(value, team=team) for value, team in bindings.items())
 
+    def secret_teams(self) -> dict[str, str | None]:
+        """Every configured secret mapped to its team; see :meth:`signing_secrets`."""
+        return {secret.value: secret.team for secret in self.signing_secrets()}
 
-def is_list_of_str(value: object) -> bool:
-    return isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value)
+    def api_permission_classes(self) -> list[type[Any]]:
+        """``API_PERMISSION_CLASSES`` imported, once per value of the setting."""
+        return list(
+            self.derived(
+                "api_permission_classes",
+                lambda: tuple(v.import_each(self.API_PERMISSION_CLASSES)),
+            )
+        )
 
 
 kakiyo_settings = KakiyoSettings()
@@ -136,5 +315,5 @@ kakiyo_settings = KakiyoSettings()
 
 @receiver(setting_changed)
 def _reload_kakiyo_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting == "KAKIYO":
+    if setting in ("KAKIYO", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):
         kakiyo_settings.reload()

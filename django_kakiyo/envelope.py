@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_datetime
 
 from .javascript_json import StrictJSONError, loads_strict
 from .signing import NOT_PARSED
+from .storable import storable_text
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,9 @@ MAX_EVENT_TYPE_LENGTH = 100
 #: Deepest nesting stored as JSON. Kakiyo's payloads are 2-3 levels deep; much deeper input
 #: would only exhaust the recursion of the JSON encoders downstream.
 MAX_JSON_DEPTH = 100
+#: How far in the future an event's timestamp may be (clock skew between Kakiyo and us) when
+#: ``REPLAY_WINDOW`` is set; later ones could otherwise be replayed for as long as they lie.
+MAX_CLOCK_SKEW = 300
 
 
 class EnvelopeError(ValueError):
@@ -42,6 +46,9 @@ class Envelope:
     payload: dict[str, Any]
     data: dict[str, Any] = field(default_factory=dict)
     team_id: str = ""
+    #: Every team id the payload names (``teamId``, ``team.id``, ``data.teamId``,
+    #: ``data.team.id``), for the team binding of a team secret: all must match it.
+    team_ids: tuple[str, ...] = ()
     agent_id: str = ""
     campaign_id: str = ""
     chat_id: str = ""
@@ -102,18 +109,22 @@ def parse_envelope(payload: Any) -> Envelope:
     if not isinstance(event_type, str) or not event_type:
         raise EnvelopeError("missing_event", '"event" must be a non-empty string')
     if len(event_type) > MAX_EVENT_TYPE_LENGTH:
-        raise EnvelopeError("missing_event", '"event" is too long to be an event type')
+        raise EnvelopeError(
+            "event_type_too_long", f'"event" is over {MAX_EVENT_TYPE_LENGTH} characters'
+        )
     data = payload.get("data", {})
     if not isinstance(data, dict):
         raise EnvelopeError("data_not_object", f'"data" is a JSON {_json_kind(data)}')
 
-    team = payload.get("team")
-    team_id = payload.get("teamId", team.get("id") if isinstance(team, Mapping) else None)
+    team_ids = tuple(
+        team for team in (_id(value) for value in _team_values(payload, data)) if team
+    )
     return Envelope(
-        event_type=event_type,
+        event_type=storable_text(event_type),
         payload=payload,
         data=data,
-        team_id=_id(team_id if team_id is not None else data.get("teamId")),
+        team_id=team_ids[0] if team_ids else "",
+        team_ids=team_ids,
         agent_id=_id(data.get("agentId", payload.get("agentId"))),
         campaign_id=_id(data.get("campaignId", payload.get("campaignId"))),
         chat_id=_id(data.get("chatId", payload.get("chatId"))),
@@ -122,11 +133,24 @@ def parse_envelope(payload: Any) -> Envelope:
     )
 
 
-def ensure_fresh(envelope: Envelope, window: float | None, now: dt.datetime) -> None:
-    """Raise ``EnvelopeError("stale")`` when ``window`` is set and the event is older.
+def _team_values(payload: Mapping[str, Any], data: Mapping[str, Any]) -> list[Any]:
+    """Every place a Kakiyo payload may name its team, in the order the first one wins."""
+    values = []
+    for holder in (payload, data):
+        values.append(holder.get("teamId"))
+        team = holder.get("team")
+        if isinstance(team, Mapping):
+            values.append(team.get("id"))
+    return values
 
-    An event without a usable timestamp cannot prove it is fresh, so with a window set it is
-    stale too: otherwise a captured delivery without one could be replayed for ever.
+
+def ensure_fresh(envelope: Envelope, window: float | None, now: dt.datetime) -> None:
+    """Raise ``EnvelopeError`` when ``window`` is set and the event is not fresh.
+
+    ``stale`` when it is older than the window, or has no usable timestamp (it cannot prove it
+    is fresh: a captured delivery without one could be replayed for ever); ``future_timestamp``
+    when it claims a moment over :data:`MAX_CLOCK_SKEW` seconds ahead, which would keep it
+    inside the window for as long as it lies.
     """
     if window is None:
         return
@@ -135,10 +159,20 @@ def ensure_fresh(envelope: Envelope, window: float | None, now: dt.datetime) -> 
     age = (now - envelope.occurred_at).total_seconds()
     if age > window:
         raise EnvelopeError("stale", f"timestamp is {age:.0f}s old (window {window}s)")
+    if -age > MAX_CLOCK_SKEW:
+        raise EnvelopeError(
+            "future_timestamp", f"timestamp is {-age:.0f}s ahead (at most {MAX_CLOCK_SKEW}s)"
+        )
 
 
 def parse_timestamp(value: Any) -> dt.datetime | None:
-    """An aware datetime from an ISO 8601 string or epoch seconds/milliseconds, else None."""
+    """An aware datetime from an ISO 8601 string or epoch seconds/milliseconds, else None.
+
+    Only moments every supported database can store and read back are returned: those whose
+    UTC time falls in years 1 to 9999. ``0001-01-01T00:00:00+14:00`` is year 0 in UTC, which
+    PostgreSQL would store and no driver could read back; such a value gives None (the event's
+    ``occurred_at`` stays empty, and the raw body keeps what was sent).
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -158,6 +192,10 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
     if timezone.is_naive(parsed):
         # Kakiyo sends UTC; a timestamp without an offset is read as UTC, not server time.
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    try:
+        parsed.astimezone(dt.timezone.utc)
+    except (OverflowError, ValueError):
+        return None  # outside years 1-9999 once in UTC
     return parsed
 
 
@@ -179,11 +217,12 @@ def json_depth(value: Any) -> int:
 
 
 def _id(value: Any) -> str:
+    """An id as stored in its indexed column: text, storable, at most MAX_ID_LENGTH."""
     if value is None or isinstance(value, (dict, list, bool)):
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value)[:MAX_ID_LENGTH]
+    return storable_text(str(value), MAX_ID_LENGTH)
 
 
 def _json_kind(value: Any) -> str:

@@ -17,6 +17,30 @@ class KakiyoConfigurationError(KakiyoError, ImproperlyConfigured):
         super().__init__(f"{setting} {problem}.")
 
 
+class WebhookRefused(KakiyoError):
+    """A request to the webhook is refused: answered ``status`` and kept as a rejected request.
+
+    ``reason`` is one of :class:`~django_kakiyo.models.RejectedRequest.Reason`; ``detail`` is
+    what the answer and the operator are told. Raised by whichever step finds the problem and
+    caught once, by the view.
+    """
+
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{status} {reason}: {detail}")
+
+
+class DatabaseUnavailable(KakiyoError):
+    """The database cannot take the delivery now: unreachable, or stuck past ``STORE_TIMEOUT``.
+
+    Only for faults that pass (a refused or lost connection, a lock or statement timeout),
+    never for data the database refuses: such a delivery is spooled and imported later, which
+    would only fail again for bad data.
+    """
+
+
 class KakiyoAPIError(KakiyoError):
     """A call to the Kakiyo REST API failed; the one error :mod:`django_kakiyo.client` raises.
 

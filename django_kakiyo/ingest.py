@@ -1,40 +1,34 @@
-"""Store each authentic delivery exactly once, and keep a bounded record of refused ones."""
+"""Take an authentic delivery to a stored event: envelope, team binding, one row per delivery.
+
+:func:`ingest` is the one way in, for the webhook view and for the spool import alike.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
-from collections.abc import Mapping
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError
 from django.db.models import F
 from django.utils import timezone
 
 from .conf import kakiyo_settings
+from .database import bounded_transaction, is_outage
 from .dispatch import enqueue_on_commit
-from .envelope import ReadEvent
+from .envelope import ReadEvent, read_event
+from .exceptions import DatabaseUnavailable, WebhookRefused
 from .models import RejectedRequest, WebhookEvent
+from .signing import NOT_PARSED
+from .storable import storable_json
 
-#: Headers whose values are credentials; stored as this marker instead.
-REDACTED = "[redacted]"
-SENSITIVE_HEADERS = frozenset(
-    {
-        "x-kakiyo-signature",
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-        "x-api-key",
-        "x-csrftoken",
-    }
-)
+logger = logging.getLogger(__name__)
 
-# Characters PostgreSQL's jsonb refuses (NUL, and surrogates, which in a Python str are
-# always unpaired after json.loads). Replaced so the same payload stores on every backend.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: ``invalid_reason`` of an authentic delivery whose parsed form the database refused: only
+#: its raw body is kept (never expected, since every value is made storable first).
+UNSTORABLE = "unstorable"
 
 
 @dataclass(frozen=True)
@@ -56,7 +50,9 @@ def dedup_key(signed_bytes: bytes) -> str:
 class Delivery:
     """What arrived: the facts about one authentic request, before anything is stored.
 
-    ``headers`` are already redacted, so a spooled delivery never writes a credential to disk.
+    ``headers`` are already made storable (credentials redacted, bounded), so a spooled
+    delivery never writes a credential to disk. ``team`` is the team the verifying secret is
+    bound to (None: any team).
     """
 
     signed_bytes: bytes
@@ -65,10 +61,54 @@ class Delivery:
     headers: dict[str, str]
     remote_addr: str | None
     received_at: dt.datetime
+    team: str | None = None
 
     @property
     def dedup_key(self) -> str:
         return dedup_key(self.signed_bytes)
+
+
+def ingest(
+    delivery: Delivery, parsed: Any = NOT_PARSED, *, publish_in_background: bool = False
+) -> IngestResult:
+    """Read the delivery's event, check its team binding, and store it once.
+
+    ``parsed`` is the payload when verification already parsed it. Raises
+    :class:`WebhookRefused` when a team-bound secret signed for another team (checked before
+    the database is touched, so such a delivery is never spooled either), and
+    :class:`DatabaseUnavailable` when the database cannot take it now.
+    """
+    event = read_event(
+        delivery.signed_bytes,
+        parsed,
+        now=delivery.received_at,
+        replay_window=kakiyo_settings.REPLAY_WINDOW,
+    )
+    check_team_binding(delivery.team, event)
+    return store_event(delivery, event, publish_in_background=publish_in_background)
+
+
+def check_team_binding(team: str | None, event: ReadEvent) -> None:
+    """A team secret speaks only for its team: every team field present must name it.
+
+    A body with no usable envelope cannot show which team it is for, so a team secret cannot
+    vouch for it either.
+    """
+    if team is None:
+        return
+    envelope = event.envelope
+    if envelope is None:
+        raise WebhookRefused(
+            401,
+            RejectedRequest.Reason.TEAM_MISMATCH,
+            "A team's secret signed a body that is not a Kakiyo event of that team.",
+        )
+    if not envelope.team_ids or any(named != team for named in envelope.team_ids):
+        raise WebhookRefused(
+            401,
+            RejectedRequest.Reason.TEAM_MISMATCH,
+            "The signing secret belongs to another Kakiyo team.",
+        )
 
 
 def store_event(
@@ -77,25 +117,14 @@ def store_event(
     """Insert the delivery, or count it as a re-delivery of the row already stored.
 
     The unique constraint on ``dedup_key`` decides, not a read before the write, so
-    concurrent copies of one delivery still make exactly one row. Outside a transaction the
-    INSERT is its own (one round trip, one commit); inside one it gets a savepoint, so a
-    duplicate does not break the caller's transaction. A new, valid event is handed to
-    dispatch once it is committed (``publish_in_background``: see :func:`enqueue_on_commit`).
+    concurrent copies of one delivery still make exactly one row. The write is a
+    :func:`~django_kakiyo.database.bounded_transaction`. A new, valid event is handed to
+    dispatch once it is committed (``publish_in_background``: see
+    :func:`~django_kakiyo.dispatch.enqueue_on_commit`).
     """
-    now = delivery.received_at
-    key = delivery.dedup_key
-    row = WebhookEvent(
-        dedup_key=key,
-        raw_body=delivery.raw_body,
-        payload=storable_json(event.payload),
-        headers=delivery.headers,
-        remote_addr=delivery.remote_addr,
-        signature_method=delivery.signature_method,
-        received_at=now,
-        last_received_at=now,
-        status_changed_at=now,
-        next_attempt_at=now,
-    )
+    row = _new_row(delivery)
+    row.payload = storable_json(event.payload)
+    row.headers = delivery.headers
     envelope = event.envelope
     if envelope is not None:
         row.event_type = envelope.event_type
@@ -106,82 +135,63 @@ def store_event(
         row.prospect_id = envelope.prospect_id
         row.occurred_at = envelope.occurred_at
     if event.invalid_reason:
-        row.status = WebhookEvent.Status.INVALID
-        row.invalid_reason = event.invalid_reason
-        row.next_attempt_at = None
+        _make_invalid(row, event.invalid_reason)
     try:
-        if transaction.get_autocommit():
+        result = _insert_or_count(row)
+    except DatabaseError as error:
+        if is_outage(error):
+            raise DatabaseUnavailable(str(error)) from error
+        # Every value was made storable first; should the database still refuse one, keep
+        # the delivery as its raw bytes rather than refuse an authentic delivery.
+        logger.exception("Kakiyo delivery refused by the database; kept as its raw body")
+        result = _store_raw_only(delivery)
+    if not result.duplicate and result.event.status == WebhookEvent.Status.RECEIVED:
+        enqueue_on_commit(result.event.pk, in_background=publish_in_background)
+    return result
+
+
+def _new_row(delivery: Delivery) -> WebhookEvent:
+    now = delivery.received_at
+    return WebhookEvent(
+        dedup_key=delivery.dedup_key,
+        raw_body=delivery.raw_body,
+        remote_addr=delivery.remote_addr,
+        signature_method=delivery.signature_method,
+        received_at=now,
+        last_received_at=now,
+        status_changed_at=now,
+        next_attempt_at=now,
+    )
+
+
+def _make_invalid(row: WebhookEvent, reason: str) -> None:
+    row.status = WebhookEvent.Status.INVALID
+    row.invalid_reason = reason
+    row.next_attempt_at = None
+
+
+def _insert_or_count(row: WebhookEvent) -> IngestResult:
+    try:
+        with bounded_transaction():
             row.save(force_insert=True)
-        else:
-            with transaction.atomic():
-                row.save(force_insert=True)
     except IntegrityError:
-        return IngestResult(event=_count_redelivery(key, timezone.now()), duplicate=True)
-    if row.status == WebhookEvent.Status.RECEIVED:
-        enqueue_on_commit(row.pk, in_background=publish_in_background)
+        return IngestResult(event=_count_redelivery(row.dedup_key), duplicate=True)
     return IngestResult(event=row, duplicate=False)
 
 
-def _count_redelivery(key: str, now: dt.datetime) -> WebhookEvent:
-    with transaction.atomic():
+def _store_raw_only(delivery: Delivery) -> IngestResult:
+    row = _new_row(delivery)
+    _make_invalid(row, UNSTORABLE)
+    try:
+        return _insert_or_count(row)
+    except DatabaseError as error:
+        # Nothing request-made is left in this row: the fault is the database's.
+        raise DatabaseUnavailable(str(error)) from error
+
+
+def _count_redelivery(key: str) -> WebhookEvent:
+    with bounded_transaction():
         WebhookEvent.objects.filter(dedup_key=key).update(
-            delivery_count=F("delivery_count") + 1, last_received_at=now
+            delivery_count=F("delivery_count") + 1, last_received_at=timezone.now()
         )
         return WebhookEvent.objects.only("pk", "status").get(dedup_key=key)
-
-
-def record_rejection(
-    *,
-    reason: str,
-    detail: str = "",
-    method: str,
-    path: str,
-    headers: Mapping[str, str],
-    remote_addr: str | None,
-    body_prefix: bytes = b"",
-    content_length: int | None = None,
-) -> RejectedRequest:
-    """Keep a refused request for operators, then trim the table to its cap.
-
-    Trimming by primary key is one index range delete per insert, so the table stays
-    bounded without ever counting it.
-    """
-    prefix_limit = kakiyo_settings.REJECTED_BODY_PREFIX_BYTES
-    rejected = RejectedRequest.objects.create(
-        reason=reason,
-        detail=detail[:255],
-        method=method[:16],
-        path=path[:255],
-        content_type=headers.get("Content-Type", "")[:255],
-        content_length=content_length,
-        body_prefix=body_prefix[:prefix_limit],
-        headers=redact_headers(headers),
-        remote_addr=remote_addr,
-    )
-    max_rows = kakiyo_settings.REJECTED_REQUESTS_MAX_ROWS
-    if max_rows is not None:
-        RejectedRequest.objects.filter(pk__lte=rejected.pk - max_rows).delete()
-    return rejected
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """A copy of ``headers`` with credentials replaced by :data:`REDACTED`."""
-    return {
-        name: REDACTED if name.lower() in SENSITIVE_HEADERS else _storable_str(value)
-        for name, value in headers.items()
-    }
-
-
-def storable_json(value: Any) -> Any:
-    """``value`` with NUL and unpaired surrogates replaced by U+FFFD in every string."""
-    if isinstance(value, str):
-        return _storable_str(value)
-    if isinstance(value, dict):
-        return {_storable_str(k): storable_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [storable_json(item) for item in value]
-    return value
-
-
-def _storable_str(value: str) -> str:
-    return _UNSTORABLE.sub("\ufffd", value) if _UNSTORABLE.search(value) else value

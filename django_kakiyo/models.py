@@ -11,6 +11,11 @@ from django.utils.translation import gettext_lazy as _
 
 from .envelope import MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH
 
+#: The permission to read events (Django's own, from ``Meta.default_permissions``).
+VIEW_PERMISSION = "django_kakiyo.view_webhookevent"
+#: The permission to replay and ignore events: in the admin, the API and nowhere else.
+REPLAY_PERMISSION = "django_kakiyo.replay_webhookevent"
+
 
 class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
     def datetimes(  # type: ignore[override]
@@ -190,6 +195,11 @@ class WebhookEvent(models.Model):
             # runs and every insert and status change would have to maintain.
             models.UniqueConstraint(fields=["dedup_key"], name="kakiyo_event_dedup_key_uniq"),
         ]
+        permissions = [
+            # Replaying runs receivers again and ignoring makes an event prunable: both change
+            # what happens to customer data, so the view permission alone does not allow them.
+            ("replay_webhookevent", _("Can replay and ignore webhook events")),
+        ]
 
     #: Statuses from which an event may still be processed.
     PENDING_STATUSES = (Status.RECEIVED, Status.QUEUED)
@@ -210,6 +220,7 @@ class RejectedRequest(models.Model):
         PAYLOAD_TOO_LARGE = "payload_too_large", _("payload too large")
         UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", _("unsupported media type")
         TEAM_MISMATCH = "team_mismatch", _("signed with another team's secret")
+        LENGTH_REQUIRED = "length_required", _("length required")
 
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
     detail = models.CharField(_("detail"), max_length=255, blank=True)

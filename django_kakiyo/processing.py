@@ -17,6 +17,7 @@ for that event roll back, so what they write commits once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -30,6 +31,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .conf import kakiyo_settings
+from .database import is_outage
 from .models import WebhookEvent
 from .signals import data_class_for, processing_failed, signals_to_send
 
@@ -86,11 +88,32 @@ def claim(event_ids: Sequence[int], now: dt.datetime) -> list[WebhookEvent]:
     )
     if not updated:
         return []
-    return list(
-        WebhookEvent.objects.filter(
-            pk__in=event_ids, status=Status.PROCESSING, status_changed_at=now
-        ).order_by("pk")
-    )
+    claimed = WebhookEvent.objects.filter(
+        pk__in=event_ids, status=Status.PROCESSING, status_changed_at=now
+    ).order_by("pk")
+    try:
+        return list(claimed)
+    except (DatabaseError, ValueError, OverflowError) as error:
+        if isinstance(error, DatabaseError) and is_outage(error):
+            raise
+    # One of them cannot be read back (a value stored by an older release that the driver
+    # refuses): read them one by one, so the others still run, and count the attempt of each
+    # that cannot be read, so it ends failed after MAX_ATTEMPTS instead of being claimed
+    # again for ever.
+    events = []
+    for event_id in claimed.values_list("pk", flat=True):
+        try:
+            events.append(claimed.get(pk=event_id))
+        except (DatabaseError, ValueError, OverflowError) as error:
+            if isinstance(error, DatabaseError) and is_outage(error):
+                raise
+            logger.error("Kakiyo event %s cannot be read back: %r", event_id, error)
+            unreadable = WebhookEvent(
+                pk=event_id,
+                attempts=claimed.filter(pk=event_id).values_list("attempts", flat=True).get(),
+            )
+            _record_failure(unreadable, now, [(None, error)], can_retry=True)
+    return events
 
 
 def process_event(event_id: int, *, can_retry: bool = True) -> Outcome:
@@ -250,7 +273,9 @@ def _record_failure(
         event, claimed_at, status=Status.FAILED, last_error=last_error, last_traceback=tracebacks
     ):
         logger.error("Kakiyo event %s failed after %s attempts", event.pk, event.attempts)
-        event.refresh_from_db()
+        # An unreadable row: receivers get what is known (pk, attempts, the error).
+        with contextlib.suppress(DatabaseError, ValueError, OverflowError):
+            event.refresh_from_db()
         processing_failed.send_robust(sender=WebhookEvent, event=event, errors=errors)
     return Outcome(status=Status.FAILED)
 

@@ -17,6 +17,8 @@ import enum
 import hashlib
 import hmac
 import re
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -25,9 +27,13 @@ from django_kakiyo.javascript_json import StrictJSONError, js_stringify_bytes, l
 
 __all__ = [
     "NOT_PARSED",
+    "CpuBudget",
+    "SigningSecret",
     "VerifiedBody",
     "compute_signature",
     "normalise_signature_header",
+    "verify_canonical",
+    "verify_raw",
     "verify_signature",
 ]
 
@@ -43,6 +49,38 @@ NOT_PARSED: Final = _NotParsed.NOT_PARSED
 """``VerifiedBody.payload`` when the raw body matched and nothing had to be parsed."""
 
 
+class SigningSecret:
+    """A webhook secret, the HMAC key it makes, and the team it may sign for.
+
+    Its ``repr`` never shows the secret, so a traceback, a log line or Django's debug page that
+    prints a local holding one cannot leak it. Blank secrets (empty or whitespace) are kept but
+    never used: HMAC with such a key is computable by anyone who guesses it.
+    """
+
+    __slots__ = ("_key", "_value", "team")
+
+    def __init__(self, value: str, team: str | None = None) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"each secret must be a str, not {type(value).__name__}")
+        self._value = value
+        self._key = _secret_key(value)
+        self.team = team
+
+    @property
+    def value(self) -> str:
+        return self._value
+
+    @property
+    def usable(self) -> bool:
+        return bool(self._value.strip())
+
+    def digest(self, body: bytes) -> bytes:
+        return hmac.new(self._key, body, hashlib.sha256).digest()
+
+    def __repr__(self) -> str:
+        return f"SigningSecret('[redacted]', team={self.team!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedBody:
     """Proof that a delivery is authentic, and the exact bytes the signature covers.
@@ -50,15 +88,17 @@ class VerifiedBody:
     ``signed_bytes`` is the raw body for ``method == "raw"`` and the canonical re-serialisation for
     ``method == "canonical"``; parse ``signed_bytes`` (not the request body) when acting on it. For
     the canonical method ``payload`` already holds the parsed value; for the raw method it is
-    :data:`NOT_PARSED`. Both large fields are left out of the repr so that logging a
-    ``VerifiedBody`` neither floods the log nor copies customer data into it.
+    :data:`NOT_PARSED`. The secret and both large fields are left out of the repr, so that logging
+    a ``VerifiedBody`` neither leaks the secret, floods the log nor copies customer data into it.
     """
 
     signed_bytes: bytes = field(repr=False)
     method: Literal["raw", "canonical"]
-    #: The configured secret that matched, so a caller can apply per-team bindings.
+    #: The configured secret that matched.
     secret: str = field(repr=False)
     payload: Any = field(default=NOT_PARSED, repr=False)
+    #: The team the matching secret is bound to; None when it may sign for any team.
+    team: str | None = None
 
 
 def _secret_key(secret: str) -> bytes:
@@ -69,10 +109,6 @@ def _secret_key(secret: str) -> bytes:
     except UnicodeEncodeError:
         utf16 = secret.encode("utf-16-le", "surrogatepass")
         return utf16.decode("utf-16-le", "replace").encode("utf-8")
-
-
-def _digest(key: bytes, body: bytes) -> bytes:
-    return hmac.new(key, body, hashlib.sha256).digest()
 
 
 def compute_signature(body: bytes, secret: str) -> str:
@@ -102,39 +138,58 @@ def normalise_signature_header(value: str | None) -> bytes | None:
     return bytes.fromhex(candidate)
 
 
-def _keys(secrets: Sequence[str]) -> list[tuple[str, bytes]]:
+def _usable(secrets: Sequence[str | SigningSecret]) -> list[SigningSecret]:
     # A bare string is a Sequence[str] too; iterating it would try every character as a secret.
     if isinstance(secrets, (str, bytes)):
         raise TypeError("secrets must be a sequence of str, not a single string")
-    keys = []
-    for secret in secrets:
-        if not isinstance(secret, str):
-            raise TypeError(f"each secret must be a str, not {type(secret).__name__}")
-        if secret:  # HMAC with an empty key is computable by anyone: never trust it
-            keys.append((secret, _secret_key(secret)))
-    return keys
+    wrapped = [s if isinstance(s, SigningSecret) else SigningSecret(s) for s in secrets]
+    return [secret for secret in wrapped if secret.usable]
 
 
-def verify_signature(
-    body: bytes, header: str | None, secrets: Sequence[str]
+def _verified(
+    signed_bytes: bytes, method: Literal["raw", "canonical"], secret: SigningSecret, payload: Any
+) -> VerifiedBody:
+    return VerifiedBody(
+        signed_bytes=signed_bytes,
+        method=method,
+        secret=secret.value,
+        payload=payload,
+        team=secret.team,
+    )
+
+
+def verify_raw(
+    body: bytes, header: str | None, secrets: Sequence[str | SigningSecret]
 ) -> VerifiedBody | None:
-    """Check ``header`` against ``body`` for any of ``secrets`` (several during rotation).
+    """Check ``header`` against the raw ``body`` only: one HMAC pass per usable secret.
 
-    Returns None when nothing matches; never raises for any body or header. Raises TypeError only
-    for a malformed ``secrets`` argument, which is a configuration bug, not a bad request.
-
-    The raw body is tried first. Only when that fails for every secret, and the header is at
-    least well formed, is the body parsed (once) and its JavaScript serialisation tried, so junk
-    requests cost no more than one HMAC per secret.
+    This settles every delivery that reached us as Kakiyo sent it, and costs an attacker's
+    request no more than those passes. Never raises for any body or header; raises TypeError
+    only for a malformed ``secrets`` argument, which is a configuration bug.
     """
-    keys = _keys(secrets)
+    usable = _usable(secrets)
     expected = normalise_signature_header(header)
-    if expected is None or not keys:
+    if expected is None:
         return None
     body = bytes(body)
-    for secret, key in keys:
-        if hmac.compare_digest(_digest(key, body), expected):
-            return VerifiedBody(signed_bytes=body, method="raw", secret=secret)
+    for secret in usable:
+        if hmac.compare_digest(secret.digest(body), expected):
+            return _verified(body, "raw", secret, NOT_PARSED)
+    return None
+
+
+def verify_canonical(
+    body: bytes, header: str | None, secrets: Sequence[str | SigningSecret]
+) -> VerifiedBody | None:
+    """Check ``header`` against JavaScript's serialisation of the strictly parsed ``body``.
+
+    For a body a proxy re-formatted. Parses once whatever the number of secrets; returns None
+    when the body is not strict JSON, or re-serialises to itself (the raw check covered it).
+    """
+    usable = _usable(secrets)
+    expected = normalise_signature_header(header)
+    if expected is None or not usable:
+        return None
     try:
         payload = loads_strict(body)
         canonical = js_stringify_bytes(payload)
@@ -142,10 +197,52 @@ def verify_signature(
         # RecursionError: parsed just under the recursion limit but the serialiser ran out.
         return None
     if canonical == body:
-        return None  # same bytes as the raw check that already failed
-    for secret, key in keys:
-        if hmac.compare_digest(_digest(key, canonical), expected):
-            return VerifiedBody(
-                signed_bytes=canonical, method="canonical", secret=secret, payload=payload
-            )
+        return None  # same bytes as the raw check
+    for secret in usable:
+        if hmac.compare_digest(secret.digest(canonical), expected):
+            return _verified(canonical, "canonical", secret, payload)
     return None
+
+
+def verify_signature(
+    body: bytes, header: str | None, secrets: Sequence[str | SigningSecret]
+) -> VerifiedBody | None:
+    """Check ``header`` against ``body`` for any of ``secrets`` (several during rotation).
+
+    :func:`verify_raw`, then, when no secret matched and the header is at least well formed,
+    :func:`verify_canonical`. Returns None when nothing matches; never raises for any body or
+    header. The webhook view calls the two steps itself, so that it can refuse the costly second
+    one (see ``KAKIYO['CANONICAL_MAX_BYTES']`` and ``['CANONICAL_CPU_BUDGET']``).
+    """
+    return verify_raw(body, header, secrets) or verify_canonical(body, header, secrets)
+
+
+class CpuBudget:
+    """A token bucket of CPU seconds for one process, refilled at ``rate`` seconds per second.
+
+    The webhook spends it on re-serialising bodies whose raw signature failed: that work is
+    what a fake signature can make us do, so it is capped at a fraction of a core whatever the
+    traffic. The bucket holds at most ``burst`` seconds of refill (a quiet process can absorb a
+    short burst of re-formatted deliveries). Thread-safe; the rate is passed on each call so a
+    settings change applies at once, and a rate of 0 turns the fallback off.
+    """
+
+    def __init__(self, burst: float = 5.0) -> None:
+        self._lock = threading.Lock()
+        self._burst = burst
+        self._tokens = 0.0
+        self._updated: float | None = None
+
+    def available(self, rate: float) -> bool:
+        """Whether any budget is left now."""
+        with self._lock:
+            now = time.monotonic()
+            capacity = rate * self._burst
+            elapsed = self._burst if self._updated is None else now - self._updated
+            self._tokens = min(capacity, self._tokens + elapsed * rate)
+            self._updated = now
+            return self._tokens > 0
+
+    def spend(self, seconds: float) -> None:
+        with self._lock:
+            self._tokens -= seconds

@@ -1,13 +1,18 @@
-"""The webhook endpoint: HTTP only (method, size, content type, status codes).
+"""The webhook endpoint: HTTP only (method, length, content type, status codes).
 
 A plain Django view rather than a DRF one: the signature covers the raw bytes, so the body
 must be read exactly once, unparsed, with a size cap enforced before reading; DRF's parsers,
 negotiation and authentication would only sit in the way on the hottest path of the app.
+
+``post`` reads as its steps: read the body, authenticate it, hand it to
+:func:`~django_kakiyo.ingest.ingest`. Any step may refuse the request by raising
+:class:`~django_kakiyo.exceptions.WebhookRefused`, caught in one place.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.db import DatabaseError, transaction
@@ -19,16 +24,28 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .client_address import client_ip
 from .conf import kakiyo_settings
-from .envelope import read_event
-from .ingest import Delivery, record_rejection, redact_headers, store_event
+from .exceptions import DatabaseUnavailable, WebhookRefused
+from .ingest import Delivery, ingest
 from .models import RejectedRequest
-from .signing import verify_signature
+from .rejections import record_rejection
+from .signing import (
+    CpuBudget,
+    VerifiedBody,
+    normalise_signature_header,
+    verify_canonical,
+    verify_raw,
+)
 from .spool import import_in_background_if_spooled, spool_delivery, spool_dir
+from .storable import storable_headers
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Kakiyo-Signature"
 ALLOWED_METHODS = "POST, OPTIONS"
+Reason = RejectedRequest.Reason
+
+#: This process's CPU allowance for re-serialising bodies whose raw signature failed.
+canonical_budget = CpuBudget()
 
 
 def is_json_content_type(content_type: str) -> bool:
@@ -50,15 +67,16 @@ class WebhookView(View):
     """Verify, store and acknowledge one Kakiyo delivery.
 
     Answers: 405 for a method other than POST (OPTIONS and HEAD get a polite 200), 413 for a
-    body over ``MAX_BODY_BYTES`` (judged on Content-Length before reading), 415 for an
-    unsigned request that declares a non-JSON type, 401 for a missing or wrong signature,
-    200 otherwise. A delivery whose signature verifies is never refused, because Kakiyo
-    disables a webhook after four failed attempts: if it is not a usable event it is stored
-    as ``invalid`` with the reason, acknowledged, and never dispatched. When the database is
-    down it is spooled to ``SPOOL_DIR`` and answered 202, or answered 503 without a spool.
+    body over ``MAX_BODY_BYTES`` (judged on Content-Length before reading), 411 for a chunked
+    body the server cannot stream, 415 for a request whose raw bytes do not verify and that
+    declares a non-JSON type, 401 for a missing or wrong signature, 200 otherwise. A delivery
+    whose signature verifies is never refused, because Kakiyo disables a webhook after four
+    failed attempts: if it is not a usable event it is stored as ``invalid`` with the reason,
+    acknowledged, and never dispatched. When the database is unavailable it is spooled to
+    ``SPOOL_DIR`` and answered 202, or answered 503 without a spool.
 
     Exempt from ``ATOMIC_REQUESTS``: the event must be committed before the answer, and a
-    database error must reach the spool rather than become a 500.
+    database outage must reach the spool rather than become a 500.
     """
 
     http_method_names = ["post", "head", "options"]
@@ -81,139 +99,150 @@ class WebhookView(View):
         )
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        max_bytes = int(kakiyo_settings.MAX_BODY_BYTES)
-        declared_length = _content_length(request)
-        if declared_length is not None and declared_length > max_bytes:
-            return self._refuse(
-                request,
-                413,
-                RejectedRequest.Reason.PAYLOAD_TOO_LARGE,
-                f"Body is over the {max_bytes}-byte limit.",
-                content_length=declared_length,
-            )
-        body = request.read(max_bytes + 1)
-        if len(body) > max_bytes:
-            return self._refuse(
-                request,
-                413,
-                RejectedRequest.Reason.PAYLOAD_TOO_LARGE,
-                f"Body is over the {max_bytes}-byte limit.",
-                body=body,
-                content_length=declared_length,
-            )
-
-        secret_teams = kakiyo_settings.secret_teams()
-        verified = verify_signature(
-            body, request.headers.get(SIGNATURE_HEADER), list(secret_teams)
-        )
-        if verified is None:
-            # Content type is judged only for requests that are not authentic: a delivery
-            # signed with our secret is Kakiyo's whatever a proxy did to its headers.
-            if not is_json_content_type(request.content_type or ""):
-                return self._refuse(
-                    request,
-                    415,
-                    RejectedRequest.Reason.UNSUPPORTED_MEDIA_TYPE,
-                    "Kakiyo webhooks are application/json.",
-                    body=body,
-                    content_length=declared_length,
-                )
-            return self._refuse(
-                request,
-                401,
-                RejectedRequest.Reason.VERIFICATION_FAILED,
-                f"Missing or invalid {SIGNATURE_HEADER}.",
-                body=body,
-                content_length=declared_length,
-            )
-
-        received_at = timezone.now()
-        event = read_event(
-            body,
-            verified.payload,
-            now=received_at,
-            replay_window=kakiyo_settings.REPLAY_WINDOW,
-        )
-        envelope = event.envelope
-        bound_team = secret_teams.get(verified.secret)
-        if bound_team is not None and envelope is not None and envelope.team_id != bound_team:
-            return self._refuse(
-                request,
-                401,
-                RejectedRequest.Reason.TEAM_MISMATCH,
-                "The signing secret belongs to another Kakiyo team.",
-                body=body,
-                content_length=declared_length,
-            )
-
-        delivery = Delivery(
-            signed_bytes=verified.signed_bytes,
-            raw_body=body,
-            signature_method=verified.method,
-            headers=redact_headers(request.headers),
-            remote_addr=client_ip(request),
-            received_at=received_at,
-        )
+        body = b""
         try:
-            result = store_event(delivery, event, publish_in_background=True)
-        except DatabaseError:
-            return self._spool_or_503(delivery)
+            body = read_body(request)
+            verified = authenticate(request, body)
+            delivery = Delivery(
+                signed_bytes=verified.signed_bytes,
+                raw_body=body,
+                signature_method=verified.method,
+                headers=storable_headers(
+                    request.headers, kakiyo_settings.STORED_HEADERS_MAX_BYTES
+                ),
+                remote_addr=client_ip(request),
+                received_at=timezone.now(),
+                team=verified.team,
+            )
+            try:
+                result = ingest(delivery, verified.payload, publish_in_background=True)
+            except DatabaseUnavailable:
+                return spool_or_503(delivery)
+        except WebhookRefused as refusal:
+            return refuse(request, refusal, body)
         import_in_background_if_spooled()
+        event = result.event
         answer: dict[str, Any] = {
-            "id": result.event.pk,
+            "id": event.pk,
             "duplicate": result.duplicate,
-            "status": result.event.status,
+            "status": event.status,
         }
         if event.invalid_reason and not result.duplicate:
             answer["reason"] = event.invalid_reason
         return JsonResponse(answer, status=200)
 
-    def _spool_or_503(self, delivery: Delivery) -> HttpResponse:
-        """The database is down: keep the delivery on disk (202), or ask Kakiyo to retry."""
-        if spool_dir() is not None:
-            try:
-                path = spool_delivery(delivery)
-            except OSError:
-                logger.exception("Kakiyo delivery could be neither stored nor spooled")
-            else:
-                logger.warning("Database unavailable: Kakiyo delivery spooled to %s", path)
-                answer = {"id": None, "duplicate": None, "status": "spooled"}
-                return JsonResponse(answer, status=202)
-        else:
-            logger.exception("Kakiyo delivery could not be stored: database unavailable")
-        return error_response(
-            503, "unavailable", "The event could not be stored; retry.", Retry_After="5"
-        )
 
-    def _refuse(
-        self,
-        request: HttpRequest,
-        status: int,
-        reason: str,
-        detail: str,
-        *,
-        body: bytes = b"",
-        content_length: int | None = None,
-    ) -> HttpResponse:
-        try:
-            record_rejection(
-                reason=reason,
-                detail=detail,
-                method=request.method or "",
-                path=request.path,
-                headers=request.headers,
-                remote_addr=client_ip(request),
-                body_prefix=body,
-                content_length=content_length,
+def read_body(request: HttpRequest) -> bytes:
+    """The body, at most ``MAX_BODY_BYTES``: refused before reading when it says it is larger.
+
+    A chunked body (no Content-Length) is read from the server's own stream, which Django's
+    request does not expose; a WSGI server that cannot end such a stream gets 411.
+    """
+    max_bytes = int(kakiyo_settings.MAX_BODY_BYTES)
+    too_large = f"Body is over the {max_bytes}-byte limit."
+    declared = declared_length(request)
+    if declared is not None and declared > max_bytes:
+        raise WebhookRefused(413, Reason.PAYLOAD_TOO_LARGE, too_large)
+    stream: Any = request
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if declared is None and chunked and "wsgi.input" in request.META:
+        if not request.META.get("wsgi.input_terminated"):
+            raise WebhookRefused(
+                411,
+                Reason.LENGTH_REQUIRED,
+                "Send a Content-Length: this server cannot read a chunked body.",
             )
-        except DatabaseError:
-            # The answer matters more than the record of it.
-            logger.exception("Could not record a rejected Kakiyo webhook request")
-        logger.info("Refused a Kakiyo webhook request (%s): %s", reason, detail)
-        return error_response(status, str(reason), detail)
+        stream = request.META["wsgi.input"]
+    body = bytes(stream.read(max_bytes + 1))
+    if len(body) > max_bytes:
+        raise WebhookRefused(413, Reason.PAYLOAD_TOO_LARGE, too_large)
+    return body
 
 
-def _content_length(request: HttpRequest) -> int | None:
+def authenticate(request: HttpRequest, body: bytes) -> VerifiedBody:
+    """The proof that ``body`` is Kakiyo's, or :class:`WebhookRefused` (415, 401).
+
+    The raw bytes are checked first (one HMAC pass per secret). Only when that fails, the
+    request declares JSON, the body is under ``CANONICAL_MAX_BYTES`` and this process has
+    ``CANONICAL_CPU_BUDGET`` left, is the body parsed and its re-serialisation checked: that
+    is the expensive step a fake signature could make us repeat.
+    """
+    secrets = kakiyo_settings.signing_secrets()
+    header = request.headers.get(SIGNATURE_HEADER)
+    verified = verify_raw(body, header, secrets)
+    if verified is not None:
+        return verified
+    # Content type is judged only for requests that are not authentic: a delivery signed
+    # with our secret is Kakiyo's whatever a proxy did to its headers.
+    if not is_json_content_type(request.content_type or ""):
+        raise WebhookRefused(
+            415, Reason.UNSUPPORTED_MEDIA_TYPE, "Kakiyo webhooks are application/json."
+        )
+    detail = f"Missing or invalid {SIGNATURE_HEADER}."
+    if normalise_signature_header(header) is None:
+        raise WebhookRefused(401, Reason.VERIFICATION_FAILED, detail)
+    if len(body) > kakiyo_settings.CANONICAL_MAX_BYTES:
+        raise WebhookRefused(
+            401,
+            Reason.VERIFICATION_FAILED,
+            detail + " (re-formatted body check skipped: over KAKIYO['CANONICAL_MAX_BYTES'])",
+        )
+    rate = float(kakiyo_settings.CANONICAL_CPU_BUDGET)
+    if not canonical_budget.available(rate):
+        raise WebhookRefused(
+            401,
+            Reason.VERIFICATION_FAILED,
+            detail + " (re-formatted body check skipped: KAKIYO['CANONICAL_CPU_BUDGET'] spent)",
+        )
+    started = time.thread_time()
+    try:
+        verified = verify_canonical(body, header, secrets)
+    finally:
+        canonical_budget.spend(time.thread_time() - started)
+    if verified is None:
+        raise WebhookRefused(401, Reason.VERIFICATION_FAILED, detail)
+    return verified
+
+
+def refuse(request: HttpRequest, refusal: WebhookRefused, body: bytes) -> HttpResponse:
+    """Answer a refusal, and keep a bounded record of it for operators."""
+    try:
+        record_rejection(
+            reason=refusal.reason,
+            detail=refusal.detail,
+            method=request.method or "",
+            path=request.path,
+            headers=request.headers,
+            remote_addr=client_ip(request),
+            body_prefix=body,
+            content_length=declared_length(request),
+        )
+    except DatabaseError:
+        # The answer matters more than the record of it.
+        logger.exception("Could not record a rejected Kakiyo webhook request")
+    logger.info("Refused a Kakiyo webhook request (%s): %s", refusal.reason, refusal.detail)
+    return error_response(refusal.status, str(refusal.reason), refusal.detail)
+
+
+def spool_or_503(delivery: Delivery) -> HttpResponse:
+    """The database is unavailable: keep the delivery on disk (202), or ask Kakiyo to retry."""
+    if spool_dir() is not None:
+        try:
+            path = spool_delivery(delivery)
+        except OSError:
+            logger.exception("Kakiyo delivery could be neither stored nor spooled")
+        else:
+            logger.warning("Database unavailable: Kakiyo delivery spooled to %s", path)
+            answer = {"id": None, "duplicate": None, "status": "spooled"}
+            return JsonResponse(answer, status=202)
+    else:
+        logger.exception("Kakiyo delivery could not be stored: database unavailable")
+    return error_response(
+        503, "unavailable", "The event could not be stored; retry.", Retry_After="5"
+    )
+
+
+def declared_length(request: HttpRequest) -> int | None:
     try:
         value = int(request.META.get("CONTENT_LENGTH") or "")
     except ValueError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from django_kakiyo import admin as kakiyo_admin
@@ -231,3 +231,51 @@ def test_search_is_exact_and_case_sensitive(admin_client: Client) -> None:
     assert b">p_Case<" in admin_client.get(EVENTS + "?q=chat_7").content
     assert b">p_Case<" not in admin_client.get(EVENTS + "?q=p_case").content
     assert b">p_Case<" not in admin_client.get(EVENTS + "?q=p_Ca").content
+
+
+# -- who may replay and ignore ------------------------------------------------------------------
+
+
+def staff_with(*codenames: str) -> User:
+    user = User.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+@pytest.mark.parametrize("action", ["replay_selected", "mark_ignored"])
+def test_the_view_permission_alone_cannot_replay_or_ignore(client: Client, action: str) -> None:
+    failed = stored_event(status="failed", attempts=5)
+    client.force_login(staff_with("view_webhookevent"))
+    listing = client.get(EVENTS)
+    assert listing.status_code == 200
+    assert action not in listing.content.decode()
+    client.post(EVENTS, {"action": action, "_selected_action": [failed.pk]})
+    failed.refresh_from_db()
+    assert (failed.status, failed.history) == ("failed", [])
+
+
+def test_the_replay_permission_allows_both_actions(client: Client) -> None:
+    queued = stored_event(status="queued")
+    client.force_login(staff_with("view_webhookevent", "replay_webhookevent"))
+    listing = client.get(EVENTS).content.decode()
+    assert "replay_selected" in listing
+    assert "mark_ignored" in listing
+    client.post(EVENTS, {"action": "mark_ignored", "_selected_action": [queued.pk]})
+    assert Event.objects.get(pk=queued.pk).status == Event.Status.IGNORED
+
+
+@pytest.mark.parametrize("query", ["?team_id=t%00", "?event_type=%00"])
+def test_a_nul_in_a_filter_finds_nothing(
+    admin_client: Client, event: WebhookEvent, query: str
+) -> None:
+    response = admin_client.get(EVENTS + query)
+    assert response.status_code == 200
+    assert b"p_admin" not in response.content
+
+
+def test_a_nul_in_the_search_is_refused_by_djangos_search_form(
+    admin_client: Client, event: WebhookEvent
+) -> None:
+    response = admin_client.get(EVENTS + "?q=p%00x")
+    assert response.status_code == 200
+    assert "Null characters are not allowed" in response.content.decode()

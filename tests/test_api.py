@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from django_kakiyo.models import WebhookEvent
@@ -130,13 +130,60 @@ def test_anonymous_and_non_staff_get_nothing(
         assert b"p_a" not in response.content
 
 
+def user_with(*codenames: str, staff: bool = False) -> User:
+    user = User.objects.create_user("someone", password="pw", is_staff=staff)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return User.objects.get(pk=user.pk)  # a fresh instance: no cached permissions
+
+
 def test_permission_classes_are_a_setting(
     client: Client, settings: Any, events: dict[str, WebhookEvent]
 ) -> None:
+    """API_PERMISSION_CLASSES replaces the staff requirement; the model permission stays."""
+    client.force_login(user_with("view_webhookevent"))
+    assert client.get(LIST).status_code == 403  # not staff: IsAdminUser refuses
     settings.KAKIYO = {
         **settings.KAKIYO,
         "API_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     }
-    User.objects.create_user("someone", password="pw")
-    client.login(username="someone", password="pw")
     assert client.get(LIST).status_code == 200
+
+
+def test_staff_without_the_view_permission_read_nothing(
+    client: Client, events: dict[str, WebhookEvent]
+) -> None:
+    client.force_login(user_with(staff=True))
+    detail = f"{LIST}{events['a'].pk}/"
+    for url in (LIST, detail):
+        response = client.get(url)
+        assert response.status_code == 403
+        assert b"p_a" not in response.content
+    assert client.post(detail + "replay/").status_code == 403
+
+
+def test_the_view_permission_reads_but_does_not_replay(
+    client: Client, events: dict[str, WebhookEvent]
+) -> None:
+    client.force_login(user_with("view_webhookevent", staff=True))
+    detail = f"{LIST}{events['b'].pk}/"
+    assert client.get(LIST).status_code == 200
+    assert client.get(detail).status_code == 200
+    assert client.post(detail + "replay/").status_code == 403
+    assert WebhookEvent.objects.get(pk=events["b"].pk).status == "failed"
+
+
+def test_the_replay_permission_replays(
+    client: Client, events: dict[str, WebhookEvent], django_capture_on_commit_callbacks: Any
+) -> None:
+    client.force_login(user_with("view_webhookevent", "replay_webhookevent", staff=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{LIST}{events['b'].pk}/replay/")
+    assert response.status_code == 200
+    assert response.json()["replayed"] is True
+
+
+@pytest.mark.parametrize("parameter", ["type", "status", "team", "prospect", "agent"])
+def test_a_nul_in_a_filter_is_a_400(admin_client: Client, parameter: str) -> None:
+    response = admin_client.get(LIST, {parameter: "x\x00y"})
+    assert response.status_code == 400
+    assert parameter in response.json()

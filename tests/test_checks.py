@@ -44,6 +44,24 @@ def test_team_secrets_alone_are_enough(settings: Any) -> None:
         ({"WEBHOOK_SECRETS": ["x" * 20], "TRUSTED_PROXIES": ["nope"]}, ["django_kakiyo.E007"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "WEBHOOK_SECRET": "typo"}, ["django_kakiyo.W001"]),
         ({"WEBHOOK_SECRETS": ["short"]}, ["django_kakiyo.W002"]),
+        ({"WEBHOOK_SECRETS": [" \t "]}, ["django_kakiyo.E005"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "RETENTION": "30"}, ["django_kakiyo.E006"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "STORE_TIMEOUT": 0}, ["django_kakiyo.E006"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "CANONICAL_MAX_BYTES": -1}, ["django_kakiyo.E006"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "MAX_ATTEMPTS": 0}, ["django_kakiyo.E009"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "CELERY_QUEUE": ""}, ["django_kakiyo.E011"]),
+        (
+            {"WEBHOOK_SECRETS": ["x" * 20], "API_PERMISSION_CLASSES": ["no.such.Class"]},
+            ["django_kakiyo.E012"],
+        ),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "API_BASE_URL": "ftp://x"}, ["django_kakiyo.E013"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "API_KEY": 42}, ["django_kakiyo.E013"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "RETENTION": 30}, ["django_kakiyo.W004"]),
+        (
+            {"WEBHOOK_SECRETS": ["x" * 20], "RETENTION": 30, "REPLAY_WINDOW": 3600},
+            ["django_kakiyo.W004"],
+        ),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "RETENTION": 30, "REPLAY_WINDOW": 30 * 86400}, []),
     ],
 )
 def test_misconfiguration_is_reported(settings: Any, kakiyo: Any, expected: list[str]) -> None:
@@ -67,3 +85,25 @@ def test_manage_py_check_passes_with_the_test_settings() -> None:
     out = StringIO()
     call_command("check", stdout=out)
     assert "no issues" in out.getvalue()
+
+
+def test_a_secret_is_never_echoed_in_a_message(settings: Any) -> None:
+    settings.KAKIYO = {"WEBHOOK_SECRETS": "whsec-bare-string-value", "API_KEY": 12345}
+    text = " ".join(f"{m.msg} {m.hint}" for m in check_settings())
+    assert "whsec-bare-string-value" not in text
+    assert "12345" not in text
+
+
+def test_the_whitespace_secret_message_says_it_is_ignored(settings: Any) -> None:
+    settings.KAKIYO = {"WEBHOOK_SECRETS": [" "]}
+    (message,) = check_settings()
+    assert "ignored" in message.msg
+
+
+def test_a_bad_value_read_at_run_time_names_the_setting(settings: Any) -> None:
+    from django_kakiyo.conf import kakiyo_settings
+    from django_kakiyo.exceptions import KakiyoConfigurationError
+
+    settings.KAKIYO = {"STORE_TIMEOUT": "3s"}
+    with pytest.raises(KakiyoConfigurationError, match=r"KAKIYO\['STORE_TIMEOUT'\]"):
+        _ = kakiyo_settings.STORE_TIMEOUT

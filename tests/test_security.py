@@ -75,3 +75,35 @@ def test_the_admin_never_shows_the_secret(admin_client: Client) -> None:
         f"/admin/django_kakiyo/webhookevent/{event.pk}/change/",
     ):
         assert SECRET.encode() not in admin_client.get(url).content
+
+
+TEAM_SECRET = "team-secret-value-0123456789abcd"
+
+
+@pytest.mark.parametrize("where", ["after verification", "during verification"])
+def test_djangos_debug_500_page_never_shows_a_secret(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Force an error inside the view with DEBUG on: the technical 500 page prints every
+    frame's locals, and none of them may be a secret."""
+    settings.DEBUG = True
+    settings.KAKIYO = {"WEBHOOK_SECRETS": [SECRET], "TEAM_SECRETS": {"t": [TEAM_SECRET]}}
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("forced")
+
+    if where == "after verification":
+        monkeypatch.setattr("django_kakiyo.views.ingest", boom)
+    else:
+        monkeypatch.setattr(signing.hmac, "compare_digest", boom)
+    body, headers = sign_payload(make_payload("linkedin.message.received"), SECRET)
+    response = Client(raise_request_exception=False).post(
+        "/kakiyo/webhook/", data=body, content_type="application/json", headers=headers
+    )
+    page = response.content.decode()
+    assert response.status_code == 500
+    assert "forced" in page  # it is the technical page, with its frames
+    if where == "during verification":
+        assert "SigningSecret(" in page  # the secrets were in the frames, redacted
+    for secret in (SECRET, TEAM_SECRET):
+        assert secret not in page
