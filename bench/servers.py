@@ -158,9 +158,17 @@ def rss_kib(pid: int) -> int:
 class Stack:
     """gunicorn (bench settings) and one Celery worker, started together, stopped by pid."""
 
-    def __init__(self, name: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        port: int | None = None,
+        gunicorn_options: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.name = name
+        self.gunicorn_options = gunicorn_options or GUNICORN_OPTIONS
+        self.extra_env = env or {}
         self.gunicorn: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self._logs: list[IO[bytes]] = []
@@ -175,6 +183,7 @@ class Stack:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
             "PYTHONPATH": str(REPO),
+            **self.extra_env,
         }
         bindir = Path(sys.executable).parent
         worker_log = open(RESULTS / f"{self.name}-worker.log", "wb")  # noqa: SIM115
@@ -188,7 +197,7 @@ class Stack:
         )  # fmt: skip
         self.gunicorn = subprocess.Popen(
             [str(bindir / "gunicorn"), "example_project.wsgi:application",
-             "--bind", f"127.0.0.1:{self.port}", *GUNICORN_OPTIONS],
+             "--bind", f"127.0.0.1:{self.port}", *self.gunicorn_options],
             cwd=REPO, env=env, stdout=gunicorn_log, stderr=gunicorn_log,
         )  # fmt: skip
         self._wait_http()
@@ -203,7 +212,9 @@ class Stack:
             request = urllib.request.Request(self.base_url + "/kakiyo/webhook/", method="OPTIONS")
             try:
                 with urllib.request.urlopen(request, timeout=5) as response:
-                    if response.status == 200 and len(self.gunicorn_workers()) == 2:
+                    options = self.gunicorn_options
+                    workers = int(options[options.index("--workers") + 1])
+                    if response.status == 200 and len(self.gunicorn_workers()) == workers:
                         return
             except OSError:  # refused, reset or timed out while it boots
                 pass
