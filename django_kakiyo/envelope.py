@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from .event_ids import find_ids
 from .javascript_json import StrictJSONError, loads_strict
 from .signing import NOT_PARSED
 from .storable import storable_text
 
 logger = logging.getLogger(__name__)
 
-#: Longest id kept in an indexed column; longer ids stay whole in the payload.
-MAX_ID_LENGTH = 255
 #: Longest event type kept; Kakiyo's are ~30 characters.
 MAX_EVENT_TYPE_LENGTH = 100
 #: Deepest nesting stored as JSON. Kakiyo's payloads are 2-3 levels deep; much deeper input
@@ -47,7 +45,7 @@ class Envelope:
     data: dict[str, Any] = field(default_factory=dict)
     team_id: str = ""
     #: Every team id the payload names (``teamId``, ``team.id``, ``data.teamId``,
-    #: ``data.team.id``), for the team binding of a team secret: all must match it.
+    #: ``data.team.id``), for the team binding of a team secret: all must name its team.
     team_ids: tuple[str, ...] = ()
     agent_id: str = ""
     campaign_id: str = ""
@@ -98,8 +96,8 @@ def parse_envelope(payload: Any) -> Envelope:
     """Check ``payload`` is an event and index it, or raise :class:`EnvelopeError`.
 
     An event is a JSON object with a non-empty string ``event`` and, when present, an object
-    ``data``. Ids are looked up in ``data`` first (where Kakiyo puts them), then at the top
-    level; the team comes from ``teamId`` or from ``team.id``, since Kakiyo's docs show both.
+    ``data``. Its ids are found in either of Kakiyo's shapes, flat or nested, by the one rule
+    of :mod:`django_kakiyo.event_ids`.
     """
     if json_depth(payload) > MAX_JSON_DEPTH:
         raise EnvelopeError("too_deep", f"nested deeper than {MAX_JSON_DEPTH} levels")
@@ -116,32 +114,19 @@ def parse_envelope(payload: Any) -> Envelope:
     if not isinstance(data, dict):
         raise EnvelopeError("data_not_object", f'"data" is a JSON {_json_kind(data)}')
 
-    team_ids = tuple(
-        team for team in (_id(value) for value in _team_values(payload, data)) if team
-    )
+    ids = find_ids(payload)
     return Envelope(
         event_type=storable_text(event_type),
         payload=payload,
         data=data,
-        team_id=team_ids[0] if team_ids else "",
-        team_ids=team_ids,
-        agent_id=_id(data.get("agentId", payload.get("agentId"))),
-        campaign_id=_id(data.get("campaignId", payload.get("campaignId"))),
-        chat_id=_id(data.get("chatId", payload.get("chatId"))),
-        prospect_id=_id(data.get("prospectId", payload.get("prospectId"))),
+        team_id=ids.team_id,
+        team_ids=ids.team_ids,
+        agent_id=ids.agent_id,
+        campaign_id=ids.campaign_id,
+        chat_id=ids.chat_id,
+        prospect_id=ids.prospect_id,
         occurred_at=parse_timestamp(payload.get("timestamp", data.get("timestamp"))),
     )
-
-
-def _team_values(payload: Mapping[str, Any], data: Mapping[str, Any]) -> list[Any]:
-    """Every place a Kakiyo payload may name its team, in the order the first one wins."""
-    values = []
-    for holder in (payload, data):
-        values.append(holder.get("teamId"))
-        team = holder.get("team")
-        if isinstance(team, Mapping):
-            values.append(team.get("id"))
-    return values
 
 
 def ensure_fresh(envelope: Envelope, window: float | None, now: dt.datetime) -> None:
@@ -214,15 +199,6 @@ def json_depth(value: Any) -> int:
         deepest = max(deepest, depth)
         stack.extend((child, depth + 1) for child in children)
     return deepest
-
-
-def _id(value: Any) -> str:
-    """An id as stored in its indexed column: text, storable, at most MAX_ID_LENGTH."""
-    if value is None or isinstance(value, (dict, list, bool)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return storable_text(str(value), MAX_ID_LENGTH)
 
 
 def _json_kind(value: Any) -> str:

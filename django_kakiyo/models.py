@@ -9,7 +9,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .envelope import MAX_EVENT_TYPE_LENGTH, MAX_ID_LENGTH
+from .envelope import MAX_EVENT_TYPE_LENGTH
+from .event_ids import MAX_ID_LENGTH
 
 #: The permission to read events (Django's own, from ``Meta.default_permissions``).
 VIEW_PERMISSION = "django_kakiyo.view_webhookevent"

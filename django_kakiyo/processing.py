@@ -217,10 +217,7 @@ def _finish(event_ids: list[int], claimed_at: dt.datetime) -> int:
 
 def _send_signals(event: WebhookEvent) -> list[tuple[Any, BaseException]]:
     payload = event.payload if isinstance(event.payload, dict) else {}
-    raw_data = payload.get("data")
-    data = data_class_for(event.event_type).from_data(
-        raw_data if isinstance(raw_data, dict) else {}
-    )
+    data = data_class_for(event.event_type).from_payload(payload)
     errors: list[tuple[Any, BaseException]] = []
     for signal in signals_to_send(event.event_type):
         try:

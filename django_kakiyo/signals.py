@@ -14,6 +14,8 @@ once. Do side effects outside the database in ``transaction.on_commit``.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -167,34 +169,70 @@ EVENT_TYPES: dict[str, EventType] = dict(
     ]
 )
 
-# Signals for types Kakiyo added after this release, created when first asked for.
+# Signals for types Kakiyo added after this release, created when first asked for, and one
+# signal per pattern connected to.
 _extra_signals: dict[str, Signal] = {}
+_pattern_signals: dict[str, Signal] = {}
+
+_SEGMENT = "[a-z0-9_-]+"
+#: What a Kakiyo event type looks like: lower-case dotted words (``linkedin.message.sent``).
+EVENT_TYPE_FORM = re.compile(rf"{_SEGMENT}(\.{_SEGMENT})+")
+#: A pattern of event types: the same, with ``*`` and ``?`` wildcards (``linkedin.*``).
+PATTERN_FORM = re.compile(r"[a-z0-9_*?-]+(\.[a-z0-9_*?-]+)*")
 
 
 def signal_for(event_type: str) -> Signal:
-    """The signal sent for ``event_type``; one is created for a type this release lacks.
+    """The signal sent for ``event_type``, a pattern of types, or ``"*"`` (every event).
 
-    ``signal_for("linkedin.post.liked").connect(receiver)`` therefore works before a release
-    of this app knows the type.
+    A known type gets its own signal; a type this release lacks gets one created for it, so
+    ``signal_for("linkedin.post.liked").connect(receiver)`` works before a release of this app
+    knows the type. A pattern with ``*`` or ``?`` (``"linkedin.*"``, ``"prospect.*"``) gets a
+    signal sent for every type it matches, known now or added by Kakiyo later; ``"*"`` is
+    :data:`event_received`, Kakiyo's wildcard. Anything that cannot be a Kakiyo event type
+    (``"linkedin_message_sent"``, ``"Prospect.*"``, ``""``) raises ValueError, rather than
+    connecting a receiver nothing will ever call.
     """
+    if not isinstance(event_type, str):
+        raise ValueError(_not_a_type(event_type, "Kakiyo event type"))
+    if event_type == "*":
+        return event_received
+    if "*" in event_type or "?" in event_type:
+        if not PATTERN_FORM.fullmatch(event_type):
+            raise ValueError(_not_a_type(event_type, "pattern of event types"))
+        return _pattern_signals.setdefault(event_type, Signal())
     known = EVENT_TYPES.get(event_type)
     if known is not None:
         return known.signal
+    if not EVENT_TYPE_FORM.fullmatch(event_type):
+        raise ValueError(_not_a_type(event_type, "Kakiyo event type"))
     return _extra_signals.setdefault(event_type, Signal())
 
 
+def _not_a_type(value: object, what: str) -> str:
+    return (
+        f"{value!r} cannot be a {what}: Kakiyo's are lower-case words joined by dots, "
+        "like 'linkedin.message.received' (patterns may use * and ?, like 'linkedin.*'; "
+        "'*' is every event)."
+    )
+
+
 def connect(event_type: str, receiver: Callable[..., Any], **kwargs: Any) -> None:
-    """Connect ``receiver`` to ``event_type``'s signal (``kwargs`` go to ``Signal.connect``)."""
+    """Connect ``receiver`` to :func:`signal_for` ``(event_type)``; ``kwargs`` go to
+    ``Signal.connect`` (``weak=False`` for a receiver defined inside a function)."""
     signal_for(event_type).connect(receiver, **kwargs)
 
 
 def signals_to_send(event_type: str) -> list[Signal]:
-    """The signals processing sends for ``event_type``, in order."""
+    """The signals processing sends for ``event_type``, in order: its own, the patterns it
+    matches (in the order they were first connected), then :data:`event_received`."""
     specific = EVENT_TYPES.get(event_type)
-    if specific is not None:
-        return [specific.signal, event_received]
-    extra = _extra_signals.get(event_type)
-    return [extra, event_received] if extra is not None else [event_received]
+    own = specific.signal if specific is not None else _extra_signals.get(event_type)
+    matching = [
+        signal
+        for pattern, signal in _pattern_signals.items()
+        if fnmatch.fnmatchcase(event_type, pattern)
+    ]
+    return [*([own] if own is not None else []), *matching, event_received]
 
 
 def data_class_for(event_type: str) -> type[EventData]:

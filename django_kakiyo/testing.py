@@ -12,37 +12,26 @@ Example (pytest-django)::
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.test import Client
 from django.urls import reverse
 
 from .conf import kakiyo_settings
-from .event_data import AgentData, CampaignData, InvitationData, MessageData, QualificationData
 from .javascript_json import js_stringify_bytes
-from .signals import data_class_for
+from .samples import SHAPES, make_payload, sample_data
 from .signing import compute_signature
 
 SIGNATURE_HEADER = "X-Kakiyo-Signature"
 
-
-def make_payload(
-    event_type: str,
-    data: dict[str, Any] | None = None,
-    *,
-    team_id: str = "team_test",
-    timestamp: dt.datetime | str | None = None,
-) -> dict[str, Any]:
-    """A Kakiyo envelope: ``{"event", "teamId", "timestamp", "data"}``.
-
-    ``timestamp`` defaults to now (UTC), so the event passes a ``REPLAY_WINDOW``.
-    """
-    when = timestamp or dt.datetime.now(dt.timezone.utc)
-    if isinstance(when, dt.datetime):
-        when = when.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
-        when = when.replace("+00:00", "Z")
-    return {"event": event_type, "teamId": team_id, "timestamp": when, "data": data or {}}
+__all__ = [
+    "SHAPES",
+    "make_payload",
+    "post_event",
+    "sample_data",
+    "sign_payload",
+    "signed_headers",
+]
 
 
 def sign_payload(payload: Any, secret: str | None = None) -> tuple[bytes, dict[str, str]]:
@@ -82,39 +71,3 @@ def post_event(
         content_type="application/json",
         headers=headers,
     )
-
-
-def sample_data(event_type: str, index: int = 0) -> dict[str, Any]:
-    """Realistic ``data`` for ``event_type``; ``index`` makes each call's ids distinct."""
-    ids = {
-        "agentId": "agent_67890",
-        "campaignId": "campaign_12345",
-        "chatId": f"chat_{54321 + index}",
-        "prospectId": f"prospect_{98765 + index}",
-    }
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-    now = now.replace("+00:00", "Z")
-    data_class = data_class_for(event_type)
-    if data_class is MessageData:
-        return {**ids, "message": SAMPLE_MESSAGES.get(event_type, "Hello!"), "timestamp": now}
-    if data_class is InvitationData:
-        return {**ids, "message": "Would love to connect.", "timestamp": now}
-    if data_class is QualificationData:
-        return {**ids, "reason": SAMPLE_REASONS.get(event_type, "Decided"), "timestamp": now}
-    if data_class is CampaignData:
-        return {"campaignId": ids["campaignId"], "timestamp": now}
-    if data_class is AgentData:
-        return {"agentId": ids["agentId"], "status": "paused", "timestamp": now}
-    return {**ids, "timestamp": now}
-
-
-SAMPLE_MESSAGES = {
-    "linkedin.message.received": "Thanks for reaching out! I'd be interested. 😀",
-    "linkedin.message.sent": "Hi! I noticed your work on outbound, and wondered...",
-    "prospect.responded": "Sure, let's talk next week.",
-}
-SAMPLE_REASONS = {
-    "prospect.qualified": "Budget and timing confirmed",
-    "prospect.unqualified": "Not a decision maker",
-    "prospect.qualification.manual": "Asked about pricing for 500 seats",
-}

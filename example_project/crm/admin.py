@@ -15,7 +15,7 @@ class TimelineEntryInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(Prospect)
 class ProspectAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("kakiyo_id", "stage", "campaign_id", "updated_at")
+    list_display = ("kakiyo_id", "name", "stage", "campaign_id", "updated_at")
     list_filter = ("stage",)
     search_fields = ("=kakiyo_id", "=campaign_id")
     inlines = [TimelineEntryInline]

@@ -18,6 +18,7 @@ class Prospect(models.Model):
         UNQUALIFIED = "unqualified", _("unqualified")
 
     kakiyo_id = models.CharField(_("Kakiyo prospect id"), max_length=255, unique=True)
+    name = models.CharField(_("name"), max_length=255, blank=True)
     campaign_id = models.CharField(_("campaign id"), max_length=255, blank=True)
     stage = models.CharField(_("stage"), max_length=32, choices=Stage.choices, blank=True)
     last_reply = models.TextField(_("last reply"), blank=True)

@@ -1,4 +1,8 @@
-"""Kakiyo receivers: each event type moves the prospect along and adds a timeline entry."""
+"""Kakiyo receivers: each event type moves the prospect along and adds a timeline entry.
+
+They read the typed ``data``, so they handle both payload shapes Kakiyo documents: flat ids
+(``data.prospectId``) and nested objects (``data.prospect.id``, ``data.prospect.name``).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ def _record(event: WebhookEvent, data: ProspectEventData, text: str = "") -> Pro
         return None
     prospect, _ = Prospect.objects.get_or_create(kakiyo_id=data.prospect_id)
     prospect.campaign_id = data.campaign_id or prospect.campaign_id
+    prospect.name = data.prospect.name or prospect.name
     prospect.stage = STAGES.get(event.event_type, prospect.stage)
     prospect.updated_at = timezone.now()
     prospect.save()
@@ -73,4 +78,5 @@ def on_invitation(sender: Any, event: WebhookEvent, data: Any, **kwargs: Any) ->
 @receiver(signals.prospect_qualified)
 @receiver(signals.prospect_unqualified)
 def on_qualification(sender: Any, event: WebhookEvent, data: Any, **kwargs: Any) -> None:
-    _record(event, data, data.reason)
+    # The flat shape says why (data.reason); the nested one gives the verdict.
+    _record(event, data, data.reason or data.prospect.qualification or "")

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from django_kakiyo.conf import kakiyo_settings
 from django_kakiyo.management.progress import progress_bar
-from django_kakiyo.testing import make_payload, sample_data, sign_payload
+from django_kakiyo.testing import SHAPES, make_payload, sample_data, sign_payload
 
 
 class Command(BaseCommand):
@@ -40,7 +40,15 @@ class Command(BaseCommand):
             "--secret", help="Signing secret (default: the first of KAKIYO['WEBHOOK_SECRETS'])."
         )
         parser.add_argument("--data", help='The event\'s "data" as JSON, or @path to a JSON file.')
-        parser.add_argument("--team", default="team_demo", help="teamId (default: team_demo).")
+        parser.add_argument("--team", default="team_demo", help="Team id (default: team_demo).")
+        parser.add_argument(
+            "--shape",
+            choices=SHAPES,
+            default="flat",
+            help="Payload shape: flat ids as in Kakiyo's help centre (teamId, "
+            "data.prospectId), or nested objects as in its API reference (team.id, "
+            "data.prospect.id). Default: flat.",
+        )
         parser.add_argument("--count", type=int, default=1, help="How many distinct events.")
         parser.add_argument(
             "--rate", type=float, default=0, help="Events per second (default: as fast as can)."
@@ -70,10 +78,13 @@ class Command(BaseCommand):
                 due = started + index * interval
                 if (pause := due - time.monotonic()) > 0:
                     time.sleep(pause)
+                shape = options["shape"]
                 event_data = (
-                    data if data is not None else sample_data(options["event_type"], index)
+                    data if data is not None else sample_data(options["event_type"], index, shape)
                 )
-                payload = make_payload(options["event_type"], event_data, team_id=options["team"])
+                payload = make_payload(
+                    options["event_type"], event_data, team_id=options["team"], shape=shape
+                )
                 body, headers = sign_payload(payload, secret)
                 status, answer, seconds = self._post(url, body, headers, options["timeout"])
                 statuses[status] += 1
