@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.apps import apps
 from django.db.models import QuerySet
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -102,6 +104,13 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
     (ISO 8601). ``POST .../{id}/replay/`` processes an event again."""
 
     pagination_class = NewestFirst
+
+    def get_renderers(self) -> list[BaseRenderer]:
+        # DRF's browsable API needs rest_framework's templates, i.e. "rest_framework" in
+        # INSTALLED_APPS; without it, a browser would get a 500. Answer JSON instead.
+        if apps.is_installed("rest_framework"):
+            return super().get_renderers()
+        return [JSONRenderer()]
 
     def get_permissions(self) -> list[BasePermission]:
         configured = kakiyo_settings.api_permission_classes()

@@ -13,4 +13,7 @@ class DjangoKakiyoConfig(AppConfig):
 
     def ready(self) -> None:
         # Importing registers the checks and the settings-reload receiver.
-        from . import checks, conf  # noqa: F401
+        from . import checks, conf, dispatch, sweeper  # noqa: F401
+
+        # Without a broker, each web process's processing thread also sweeps while idle.
+        dispatch.processing_thread.sweep = sweeper.sweep

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from .conf import DEFAULTS, SETTINGS, kakiyo_settings, setting_label
@@ -67,6 +68,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         messages += _check_spool(user.get("SPOOL_DIR"))
     if not broken & {"RETENTION", "REPLAY_WINDOW"}:
         messages += _check_retention(user)
+    if user.get("PROCESSING") == "inline" and not settings.DEBUG:
+        messages.append(
+            Warning(
+                "KAKIYO['PROCESSING'] is 'inline': receivers run inside the webhook request, "
+                "so Kakiyo's answer waits for them; one slower than 10 s is a failed "
+                "delivery, and four of those disable the webhook.",
+                hint="Use 'thread' (the default without a broker: receivers run after the "
+                "response) or 'celery'. 'inline' is for tests.",
+                id="django_kakiyo.W005",
+            )
+        )
     return messages
 
 
@@ -76,11 +88,15 @@ def _check_secrets(user: Mapping[str, Any]) -> list[CheckMessage]:
         secrets += values
     messages: list[CheckMessage] = []
     if not secrets:
+        # An error in production; in development (DEBUG on) a warning, so that a project
+        # whose secret comes from an unset environment variable can still migrate and run.
+        level, check_id = (Warning, "W006") if settings.DEBUG else (Error, "E004")
         messages.append(
-            Error(
+            level(
                 "No Kakiyo webhook secret is configured: every delivery will be refused.",
-                hint="Set KAKIYO['WEBHOOK_SECRETS'] to the secret you gave Kakiyo.",
-                id="django_kakiyo.E004",
+                hint="Set KAKIYO['WEBHOOK_SECRETS'] to the secret you gave Kakiyo (this is "
+                "an error when DEBUG is off).",
+                id=f"django_kakiyo.{check_id}",
             )
         )
     if any(not secret.strip() for secret in secrets):

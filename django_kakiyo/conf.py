@@ -20,9 +20,9 @@ from . import validators as v
 from .exceptions import KakiyoConfigurationError
 from .signing import SigningSecret
 
-#: Where receivers run (``PROCESSING``): a Celery worker, this process, or chosen by whether a
-#: broker is configured.
-PROCESSING_MODES = ("auto", "celery", "inline")
+#: Where receivers run (``PROCESSING``): chosen by whether a broker is configured, a Celery
+#: worker, a background thread of the web process, or the request itself.
+PROCESSING_MODES = ("auto", "celery", "thread", "inline")
 
 
 @dataclass(frozen=True)
@@ -139,11 +139,12 @@ SETTINGS: tuple[Setting, ...] = (
     # -- processing ---------------------------------------------------------------------------
     Setting(
         "PROCESSING", "auto",
-        "Where receivers run: ``\"celery\"`` (a worker), ``\"inline\"`` (in the web process "
-        "right after the event is committed) or ``\"auto\"`` (Celery when a broker is "
-        "configured, inline otherwise).",
+        "Where receivers run: ``\"celery\"`` (a worker), ``\"thread\"`` (a background "
+        "thread of the web process, after the response), ``\"inline\"`` (in the request "
+        "right after the event is committed, before the answer) or ``\"auto\"`` (Celery when "
+        "a broker is configured, the thread otherwise).",
         ((v.one_of(PROCESSING_MODES), "E008"),),
-        "'auto' uses Celery when CELERY_BROKER_URL is set, in-process otherwise.",
+        "'auto' uses Celery when CELERY_BROKER_URL is set, a background thread otherwise.",
     ),
     Setting(
         "MAX_ATTEMPTS", 5,

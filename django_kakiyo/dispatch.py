@@ -1,5 +1,10 @@
 """Hand stored events to their receivers: a Celery worker, or this process without a broker.
 
+Where (``KAKIYO['PROCESSING']``): ``"celery"``; ``"thread"``, a background thread of the web
+process that runs receivers after the response (the default when no broker is configured);
+``"inline"``, in the request right after the event is committed, before the answer (explicit
+only: a slow receiver then delays Kakiyo's answer).
+
 Also the sweeper: events that were stored but never reached a worker (the broker was down, a
 message was lost, a worker died holding a claim) are found by age and enqueued again, so a
 fault can delay an event but not lose it.
@@ -9,37 +14,41 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .background import IdThread
 from .conf import kakiyo_settings
-from .exceptions import KakiyoConfigurationError
 from .models import WebhookEvent
-from .processing import process_event
-from .publishing import background_publisher, publish_in_batches
+from .processing import process_event, process_events
+from .publishing import background_publisher, batch_size, publish_in_batches
 
 logger = logging.getLogger(__name__)
 
 CELERY = "celery"
+THREAD = "thread"
 INLINE = "inline"
 AUTO = "auto"
-PROCESSING_MODES = (AUTO, CELERY, INLINE)
+
+#: Ids waiting for the processing thread, at most; past it, events wait for the sweeper.
+THREAD_MAX_PENDING = 10_000
+#: Seconds between the processing thread's sweeps while it is idle.
+THREAD_SWEEP_EVERY = 60.0
+#: Seconds before the processing thread tries again a batch a database fault interrupted.
+THREAD_RETRY_AFTER_FAULT = 5.0
 
 
 def processing_mode() -> str:
-    """``"celery"`` or ``"inline"``, resolving ``PROCESSING = "auto"`` by the broker setting."""
+    """``"celery"``, ``"thread"`` or ``"inline"``; ``"auto"`` is Celery when a broker is
+    configured, the thread otherwise."""
     mode = kakiyo_settings.PROCESSING
-    if mode not in PROCESSING_MODES:
-        raise KakiyoConfigurationError(
-            "KAKIYO['PROCESSING']", f"must be one of {', '.join(PROCESSING_MODES)}"
-        )
     if mode == AUTO:
-        return CELERY if _broker_configured() else INLINE
+        return CELERY if _broker_configured() else THREAD
     return str(mode)
 
 
@@ -51,11 +60,61 @@ def _broker_configured() -> bool:
     return bool(current_app.conf.broker_url)
 
 
+class ProcessingThread(IdThread):
+    """Runs receivers in this process, after the response, when there is no broker.
+
+    Retries wait on timers in this thread; ids past :data:`THREAD_MAX_PENDING` and what a
+    process leaves behind when it exits wait for the sweeper, which this thread also runs
+    every :data:`THREAD_SWEEP_EVERY` seconds while idle (``sweep``, set when the app loads),
+    so a project with no broker, no beat and no cron still loses nothing.
+    """
+
+    name = "kakiyo-processing"
+    idle_every = THREAD_SWEEP_EVERY
+    sweep: Callable[[], object] | None = None
+
+    def batch_size(self) -> int:
+        return batch_size()
+
+    def max_pending(self) -> int:
+        return THREAD_MAX_PENDING
+
+    def handle(self, batch: list[int]) -> None:
+        close_old_connections()
+        try:
+            outcomes = process_events(batch)
+        except DatabaseError:
+            # The database went away: try the batch again shortly (what was claimed before
+            # the fault waits for its claim to expire, like a Celery worker's would).
+            logger.exception("Processing %s Kakiyo event(s) failed; retrying", len(batch))
+            for event_id in batch:
+                self.submit_later(event_id, THREAD_RETRY_AFTER_FAULT)
+            return
+        finally:
+            close_old_connections()
+        for event_id, outcome in outcomes.items():
+            if outcome.retry_in is not None:
+                self.submit_later(event_id, outcome.retry_in)
+
+    def idle(self) -> None:
+        if self.sweep is not None:
+            close_old_connections()
+            try:
+                self.sweep()
+            finally:
+                close_old_connections()
+
+
+#: This process's processing thread (used in ``"thread"`` mode).
+processing_thread = ProcessingThread()
+
+
 def enqueue_on_commit(event_id: int, *, in_background: bool = False) -> None:
     """Enqueue ``event_id`` once the transaction that stored it commits.
 
     ``in_background``: with Celery, hand the id to this process's background publisher
-    instead of publishing before returning (the webhook view does, to answer at once).
+    instead of publishing before returning (the webhook view does, to answer at once). In
+    ``"thread"`` mode the id always goes to the processing thread.
     """
     transaction.on_commit(partial(enqueue, event_id, in_background=in_background), robust=True)
 
@@ -66,7 +125,10 @@ def enqueue(event_id: int, *, in_background: bool = False) -> bool:
     Never raises: the event is already stored, so a broker that is down or a failing
     receiver must not turn an acknowledged delivery into an error.
     """
-    if processing_mode() == INLINE:
+    mode = processing_mode()
+    if mode == THREAD:
+        return processing_thread.submit(event_id)
+    if mode == INLINE:
         try:
             process_event(event_id, can_retry=False)
         except Exception:
@@ -81,7 +143,7 @@ def enqueue(event_id: int, *, in_background: bool = False) -> bool:
 
 def enqueue_many(event_ids: Sequence[int]) -> int:
     """:func:`enqueue` for several events, published in batches; how many were enqueued."""
-    if processing_mode() == INLINE:
+    if processing_mode() != CELERY:
         return sum(1 for event_id in event_ids if enqueue(event_id))
     return publish_in_batches(event_ids)
 

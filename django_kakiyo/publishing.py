@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .background import IdThread
 from .conf import kakiyo_settings
 
 logger = logging.getLogger(__name__)
@@ -123,39 +124,43 @@ def batch_size() -> int:
     return max(1, int(kakiyo_settings.PUBLISH_BATCH_SIZE))
 
 
-class BackgroundPublisher:
+class BackgroundPublisher(IdThread):
     """A thread per process that publishes the ids handed to it, in batches.
 
     :meth:`submit` only appends to a list, so the request that stored the event answers
     without talking to the broker. The thread sends at most one message per
     ``PUBLISH_BATCH_INTERVAL`` seconds (more only when batches are full): an event after a
     quiet spell is published at once, and under load the ids arriving within an interval
-    share one message. It starts on first use (so after a pre-fork server has forked), and
-    what is still pending when the process exits normally is flushed by an ``atexit`` hook.
+    share one message. What is still pending when the process exits normally is flushed by an
+    ``atexit`` hook.
     """
 
+    name = "kakiyo-publisher"
+
     def __init__(self) -> None:
-        self._reset()
-        os.register_at_fork(after_in_child=self._reset)
+        super().__init__()
         atexit.register(self.flush)
 
     def _reset(self) -> None:
-        # Also run in a forked child: the parent's thread does not exist there, and its lock
-        # may have been copied while held.
-        self._condition = threading.Condition()
-        self._pending: list[int] = []
-        self._publishing = 0
-        self._thread: threading.Thread | None = None
+        super()._reset()
+        self._last_sent = -math.inf
 
-    def submit(self, event_id: int) -> None:
+    def batch_size(self) -> int:
+        return batch_size()
+
+    def before_batch(self) -> None:
+        # After a quiet spell an event goes at once; under load, ids gather for the rest of
+        # the interval (unless a batch fills first), so messages stay few.
         with self._condition:
-            self._pending.append(event_id)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="kakiyo-publisher", daemon=True
-                )
-                self._thread.start()
-            self._condition.notify_all()
+            waiting = len(self._pending)
+        wait = self._last_sent + float(kakiyo_settings.PUBLISH_BATCH_INTERVAL) - time.monotonic()
+        if wait > 0 and waiting < batch_size():
+            time.sleep(wait)
+        self._last_sent = time.monotonic()
+
+    def handle(self, batch: list[int]) -> None:
+        if publish_in_batches(batch) < len(batch):
+            self._give_up_pending()
 
     def flush(self) -> int:
         """Publish everything pending now, in this thread; how many ids were sent."""
@@ -169,47 +174,6 @@ class BackgroundPublisher:
             if published < len(batch):
                 break  # the broker is down: the sweeper will enqueue the rest
         return sent
-
-    def wait_until_idle(self, timeout: float) -> bool:
-        """Wait until every id handed over has been published or given up; False on timeout."""
-        with self._condition:
-            return self._condition.wait_for(
-                lambda: not self._pending and not self._publishing, timeout
-            )
-
-    def _take(self) -> list[int]:
-        with self._condition:
-            batch = self._pending[: batch_size()]
-            del self._pending[: len(batch)]
-            self._publishing += bool(batch)
-            return batch
-
-    def _done(self) -> None:
-        with self._condition:
-            self._publishing -= 1
-            self._condition.notify_all()
-
-    def _run(self) -> None:
-        last_sent = -math.inf
-        while True:
-            with self._condition:
-                self._condition.wait_for(lambda: self._pending)
-                waiting = len(self._pending)
-            # After a quiet spell an event goes at once; under load, ids gather for the rest
-            # of the interval (unless a batch fills first), so messages stay few.
-            wait = last_sent + float(kakiyo_settings.PUBLISH_BATCH_INTERVAL) - time.monotonic()
-            if wait > 0 and waiting < batch_size():
-                time.sleep(wait)
-            last_sent = time.monotonic()
-            batch = self._take()
-            try:
-                if publish_in_batches(batch) < len(batch):
-                    self._give_up_pending()
-            except Exception:  # never let the thread die: the next submit would be stuck
-                logger.exception("The Kakiyo background publisher failed")
-            finally:
-                if batch:
-                    self._done()
 
     def _give_up_pending(self) -> None:
         """The broker is down: leave every id waiting to the sweeper rather than try each

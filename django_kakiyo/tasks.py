@@ -8,10 +8,9 @@ from typing import Any
 from celery import shared_task
 
 from .conf import kakiyo_settings
-from .dispatch import requeue_stale_events
 from .processing import process_event, process_events
 from .retention import prune
-from .spool import import_spool
+from .sweeper import sweep
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +64,8 @@ def process_events_task(event_ids: list[int]) -> dict[int, str]:
 
 @shared_task(name="django_kakiyo.requeue_stale_events", ignore_result=True)
 def requeue_stale_events_task(older_than: float | None = None) -> int:
-    """The sweeper, for Celery beat: import this host's spool, then enqueue events that
-    never reached a worker."""
-    import_spool()
-    _, enqueued = requeue_stale_events(older_than)
-    return enqueued
+    """The sweeper (:func:`django_kakiyo.sweeper.sweep`), for Celery beat."""
+    return sweep(older_than).enqueued
 
 
 @shared_task(name="django_kakiyo.prune_old_events", ignore_result=True)

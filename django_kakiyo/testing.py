@@ -19,6 +19,8 @@ from django.urls import reverse
 
 from .conf import kakiyo_settings
 from .javascript_json import js_stringify_bytes
+from .models import WebhookEvent
+from .processing import process_events
 from .samples import SHAPES, make_payload, sample_data
 from .signing import compute_signature
 
@@ -28,6 +30,7 @@ __all__ = [
     "SHAPES",
     "make_payload",
     "post_event",
+    "process_pending",
     "sample_data",
     "sign_payload",
     "signed_headers",
@@ -61,13 +64,36 @@ def post_event(
     *,
     secret: str | None = None,
     url: str | None = None,
+    process: bool = False,
     **envelope: Any,
 ) -> Any:
-    """Sign a ``make_payload(event_type, data, **envelope)`` and POST it with ``client``."""
+    """Sign a ``make_payload(event_type, data, **envelope)`` and POST it with ``client``.
+
+    ``process=True`` then runs the stored event's receivers before returning, in this thread
+    (see :func:`process_pending`).
+    """
     body, headers = sign_payload(make_payload(event_type, data, **envelope), secret)
-    return client.post(
+    response = client.post(
         url or reverse("kakiyo-webhook"),
         data=body,
         content_type="application/json",
         headers=headers,
     )
+    if process and response.status_code == 200:
+        process_events([response.json()["id"]], can_retry=False)
+    return response
+
+
+def process_pending() -> int:
+    """Run the receivers of every event waiting to be processed, now, in this thread.
+
+    For tests: whatever ``PROCESSING`` says (a background thread, Celery, the request), and
+    even inside a test's transaction (where on-commit hooks never run), receivers have run
+    when it returns. Events waiting for a retry that is not due yet are left alone. Returns
+    how many events ended processed.
+    """
+    waiting = WebhookEvent.objects.filter(status__in=WebhookEvent.PENDING_STATUSES)
+    outcomes = process_events(
+        list(waiting.order_by("pk").values_list("pk", flat=True)), can_retry=False
+    )
+    return sum(outcome.status == WebhookEvent.Status.PROCESSED for outcome in outcomes.values())

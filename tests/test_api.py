@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.test import Client
+from django.test import Client, modify_settings
 
 from django_kakiyo.models import WebhookEvent
 
@@ -187,3 +187,21 @@ def test_a_nul_in_a_filter_is_a_400(admin_client: Client, parameter: str) -> Non
     response = admin_client.get(LIST, {parameter: "x\x00y"})
     assert response.status_code == 400
     assert parameter in response.json()
+
+
+def test_a_browser_gets_json_when_rest_framework_is_not_installed(
+    admin_client: Client, events: dict[str, WebhookEvent]
+) -> None:
+    with modify_settings(INSTALLED_APPS={"remove": ["rest_framework"]}):
+        response = admin_client.get(LIST, headers={"Accept": "text/html,*/*;q=0.8"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert len(response.json()["results"]) == 3
+
+
+def test_a_browser_gets_the_browsable_api_when_it_is_installed(
+    admin_client: Client, events: dict[str, WebhookEvent]
+) -> None:
+    response = admin_client.get(LIST, headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")

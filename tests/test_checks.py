@@ -107,3 +107,12 @@ def test_a_bad_value_read_at_run_time_names_the_setting(settings: Any) -> None:
     settings.KAKIYO = {"STORE_TIMEOUT": "3s"}
     with pytest.raises(KakiyoConfigurationError, match=r"KAKIYO\['STORE_TIMEOUT'\]"):
         _ = kakiyo_settings.STORE_TIMEOUT
+
+
+def test_no_secret_is_only_a_warning_in_development(settings: Any) -> None:
+    settings.DEBUG = True
+    assert ids(settings, {}) == ["django_kakiyo.W006"]
+    out = StringIO()
+    call_command("check", stdout=out, stderr=StringIO())  # does not raise: commands run
+    settings.DEBUG = False
+    assert ids(settings, {}) == ["django_kakiyo.E004"]

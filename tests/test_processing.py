@@ -321,8 +321,9 @@ def test_example_receivers_build_a_timeline_without_duplicates(connect: Any) -> 
 @pytest.mark.parametrize(
     ("processing", "broker", "expected"),
     [
-        ("auto", None, "inline"),
+        ("auto", None, "thread"),
         ("auto", "redis://127.0.0.1:6379/15", "celery"),
+        ("thread", "redis://127.0.0.1:6379/15", "thread"),
         ("inline", "redis://127.0.0.1:6379/15", "inline"),
         ("celery", None, "celery"),
     ],

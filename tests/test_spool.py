@@ -135,11 +135,11 @@ def test_check_rejects_an_unusable_spool_dir(settings: Any, tmp_path: Path) -> N
     a_file = tmp_path / "file"
     a_file.write_text("x")
     settings.KAKIYO = {**settings.KAKIYO, "SPOOL_DIR": str(a_file)}
-    assert [m.id for m in check_settings()] == ["django_kakiyo.E010"]
+    assert [m.id for m in check_settings() if not m.is_silenced()] == ["django_kakiyo.E010"]
     settings.KAKIYO = {**settings.KAKIYO, "SPOOL_DIR": 42}
-    assert [m.id for m in check_settings()] == ["django_kakiyo.E010"]
+    assert [m.id for m in check_settings() if not m.is_silenced()] == ["django_kakiyo.E010"]
     settings.KAKIYO = {**settings.KAKIYO, "SPOOL_DIR": str(tmp_path / "new")}
-    assert check_settings() == []
+    assert [m for m in check_settings() if not m.is_silenced()] == []
 
 
 # -- the spool is not trusted more than the network -------------------------------------------
@@ -259,9 +259,9 @@ def test_the_directory_is_created_private(spool: Path) -> None:
 def test_check_warns_about_a_spool_others_can_read(settings: Any, spool: Path) -> None:
     spool.mkdir(mode=0o755)
     spool.chmod(0o755)
-    assert [m.id for m in check_settings()] == ["django_kakiyo.W003"]
+    assert [m.id for m in check_settings() if not m.is_silenced()] == ["django_kakiyo.W003"]
     spool.chmod(0o700)
-    assert check_settings() == []
+    assert [m for m in check_settings() if not m.is_silenced()] == []
 
 
 def test_a_full_spool_answers_503_and_says_so(

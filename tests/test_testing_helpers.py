@@ -74,3 +74,25 @@ def test_kakiyo_post_configures_a_secret_when_none_is_set(
     post = request.getfixturevalue("kakiyo_post")
     assert post("prospect.qualified", {"prospectId": "p_2"}).status_code == 200
     assert settings.KAKIYO["WEBHOOK_SECRETS"] == [TEST_SECRET]
+
+
+def test_kakiyo_post_runs_the_receivers_whatever_the_mode(kakiyo_post: Any, settings: Any) -> None:
+    from example_project.crm.models import Prospect
+
+    for mode in ("thread", "celery", "inline"):
+        settings.KAKIYO = {**settings.KAKIYO, "PROCESSING": mode}
+        kakiyo_post("linkedin.message.received", {"prospectId": f"p_{mode}", "message": "Hi"})
+        assert Prospect.objects.get(kakiyo_id=f"p_{mode}").stage == "replied"
+    response = kakiyo_post("linkedin.message.received", {"prospectId": "later"}, process=False)
+    assert WebhookEvent.objects.get(pk=response.json()["id"]).status == "received"
+
+
+def test_process_pending_runs_every_waiting_event(client: Any, settings: Any, db: None) -> None:
+    from django_kakiyo.testing import process_pending
+
+    settings.KAKIYO = {**settings.KAKIYO, "PROCESSING": "thread"}
+    for n in range(3):
+        post_event(client, "prospect.qualified", {"prospectId": f"p_{n}"})
+    assert process_pending() == 3
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
+    assert process_pending() == 0

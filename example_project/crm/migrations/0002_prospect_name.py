@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0001_initial'),
+        ("crm", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='prospect',
-            name='name',
-            field=models.CharField(blank=True, max_length=255, verbose_name='name'),
+            model_name="prospect",
+            name="name",
+            field=models.CharField(blank=True, max_length=255, verbose_name="name"),
         ),
     ]
