@@ -236,7 +236,7 @@ def breadcrumbs_html(html: str) -> str:
 
 
 def test_stats_breadcrumbs_are_djangos_own_markup(admin_client: Client) -> None:
-    # Django 6.0 made them an <ol> (its CSS no longer styles the <div> of 5.2): compare with
+    # Django 6.1 made them an <ol> (its CSS no longer styles the <div> of 6.0): compare with
     # what the running Django renders for an event's page, one level deeper than the list.
     event = stored_event()
     djangos = breadcrumbs_html(admin_client.get(f"{EVENTS}{event.pk}/change/").content.decode())

@@ -12,8 +12,9 @@ register = template.Library()
 def django_at_least(version: str) -> bool:
     """Whether the running Django is ``version`` ("6.0") or later.
 
-    Django 6.0 changed markup the app's templates copy (breadcrumbs became an ``<ol>``, the
-    paginator a ``<nav>`` with a list of pages); the templates render the running version's::
+    Django changed markup the app's templates copy (6.0 made the paginator a ``<nav>`` with a
+    list of pages, 6.1 the breadcrumbs an ``<ol>``); the templates render the running
+    version's::
 
         {% load kakiyo_admin %}{% django_at_least "6.0" as django_6 %}
     """
