@@ -1,14 +1,15 @@
 """The test matrix: every Python and Django version setup.cfg declares, on SQLite then PostgreSQL.
 
-    .venv/bin/nox -s tests                          # every declared Python x Django 4.2, 5.2
-    .venv/bin/nox -r -s tests -t django-4.2         # one Django on every Python, venvs reused
-    .venv/bin/nox -s "tests-3.12(django='5.2')"     # one leg
-    .venv/bin/nox -s tests -- -k views -x           # arguments after -- go to pytest
+    .venv/bin/nox -s tests                                 # every valid Python x Django pair
+    .venv/bin/nox -r -s tests -t django-6.0                # one Django on each Python it runs on
+    .venv/bin/nox -s "tests(python='3.12', django='6.0')"  # one leg
+    .venv/bin/nox -s tests -- -k views -x                  # arguments after -- go to pytest
 
 The versions come from setup.cfg's classifiers, so the matrix is exactly what the package
-declares. A Python that is not installed is skipped, except when CI is set in the environment:
-then nox fails on it (its default). With pyenv, expose its versions to the shims first:
-``PYENV_VERSION=3.11.7:3.10.13:3.12.1`` (``.ci/run`` does that).
+declares, less the pairs Django itself refuses (``DJANGO_MIN_PYTHON``: Django 6.x needs Python
+3.12 or later). A Python that is not installed is skipped, except when CI is set in the
+environment: then nox fails on it (its default). With pyenv, expose its versions to the shims
+first: ``PYENV_VERSION=3.11.7:3.12.1:3.13.0`` (``.ci/run`` does that).
 """
 
 from __future__ import annotations
@@ -45,8 +46,31 @@ def declared_versions(prefix: str) -> list[str]:
     return versions
 
 
+def as_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
 PYTHONS = declared_versions("Programming Language :: Python")
 DJANGOS = declared_versions("Framework :: Django")
+
+# The oldest Python each Django release installs on (its Requires-Python), for the releases
+# whose floor is above the oldest declared Python. pip would refuse the other pairs, so they
+# are not sessions at all. A new Django release with a higher floor goes here.
+DJANGO_MIN_PYTHON = {"6.0": "3.12", "6.1": "3.12"}
+
+
+def runs_on(python: str, django: str) -> bool:
+    return as_tuple(python) >= as_tuple(DJANGO_MIN_PYTHON.get(django, PYTHONS[0]))
+
+
+# Each valid pair, Django-major (all of a Django's legs together), tagged with its Django
+# version (-t django-6.0): nox has no session name that selects one Django on every Python.
+MATRIX = [
+    nox.param(python, django, tags=[f"django-{django}"])
+    for django in DJANGOS
+    for python in PYTHONS
+    if runs_on(python, django)
+]
 
 
 def postgres_reachable(url: str) -> bool:
@@ -59,10 +83,8 @@ def postgres_reachable(url: str) -> bool:
         return False
 
 
-@nox.session(python=PYTHONS)
-# A tag per Django version selects one Django on every Python (-t django-4.2): nox has no
-# session name for that.
-@nox.parametrize("django", [nox.param(django, tags=[f"django-{django}"]) for django in DJANGOS])
+@nox.session
+@nox.parametrize(("python", "django"), MATRIX)
 def tests(session: nox.Session, django: str) -> None:
     # Not editable: the venv holds a built copy, as users get it. pytest still imports the
     # package from the checkout (pytest-django puts manage.py's directory first on sys.path),

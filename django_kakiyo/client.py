@@ -28,15 +28,18 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import http.client
 import logging
 import math
 import random
 import re
+import socket
+import ssl
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, TypedDict, cast
-from urllib.parse import quote
+from typing import Any, TypedDict, TypeVar, cast
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
@@ -75,6 +78,8 @@ DEFAULT_MAX_RETRY_WAIT = 60.0
 #: requests would quote the whole header value (the key) in its own error message.
 _KEY_PATTERN = re.compile(r"[\x21-\x7e]+")
 _REDACTED = "[redacted]"
+
+_E = TypeVar("_E", bound=BaseException)
 
 
 # -- What the endpoints answer -----------------------------------------------------------------
@@ -299,13 +304,9 @@ class KakiyoClient:
                 response = self._session.request(
                     method, url, json=body, timeout=self.timeout, allow_redirects=False
                 )
-            except requests.Timeout as error:
-                raise KakiyoAPIError(
-                    f"no answer within {self.timeout:g} s", endpoint=endpoint
-                ) from error
             except requests.RequestException as error:
                 raise KakiyoAPIError(
-                    self._redact(f"could not reach Kakiyo: {error}"), endpoint=endpoint
+                    self._redact(self._transport_failure(error)), endpoint=endpoint
                 ) from error
             with response:
                 if response.status_code in RETRY_STATUSES and attempt < self.max_attempts:
@@ -323,6 +324,14 @@ class KakiyoClient:
                         continue
                 return response.status_code, self._decode(response, endpoint)
         raise AssertionError("unreachable: the last attempt always returns or raises")
+
+    def _transport_failure(self, error: requests.RequestException) -> str:
+        """What went wrong when no answer came, in words rather than urllib3's repr."""
+        where = _without_userinfo(self.base_url)
+        if isinstance(error, requests.ReadTimeout):
+            # Connected and sent: Kakiyo may still be acting on the request.
+            return f"Kakiyo at {where} did not answer within {self.timeout:g} s"
+        return f"could not reach Kakiyo at {where}: {_unreachable_reason(error, self.timeout)}"
 
     def _wait_before_retry(self, response: requests.Response, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up now."""
@@ -373,6 +382,60 @@ class KakiyoClient:
     def _redact(self, text: str) -> str:
         # Servers echo what they were sent; an error text must never carry the key on.
         return text.replace(self._api_key, _REDACTED)
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception under it: requests wraps urllib3's, which wraps the OS's."""
+    found: list[BaseException] = []
+    pending = [error]
+    while pending:
+        current = pending.pop(0)
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        nested = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        nested += [arg for arg in current.args if isinstance(arg, BaseException)]
+        pending += [item for item in nested if isinstance(item, BaseException)]
+    return found
+
+
+def _first(causes: list[BaseException], kind: type[_E]) -> _E | None:
+    return next((cause for cause in causes if isinstance(cause, kind)), None)
+
+
+def _unreachable_reason(error: requests.RequestException, timeout: float) -> str:
+    """Why no connection to Kakiyo was made (or kept), from the exceptions under ``error``."""
+    causes = _causes(error)
+    if isinstance(error, requests.exceptions.ProxyError):
+        # Checked first: a refusal or a timeout there is the proxy's, not Kakiyo's.
+        return "the proxy (HTTPS_PROXY / HTTP_PROXY) failed"
+    if _first(causes, socket.gaierror):
+        return "name not resolved"
+    if _first(causes, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, requests.ConnectTimeout):
+        return f"timed out after {timeout:g} s"
+    certificate = _first(causes, ssl.SSLCertVerificationError)
+    if certificate is not None:
+        return f"certificate not accepted ({certificate.verify_message})"
+    if isinstance(error, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    if _first(causes, http.client.RemoteDisconnected):  # a ConnectionResetError: first
+        return "connection closed without an answer"
+    if _first(causes, ConnectionResetError):
+        return "connection reset"
+    failure = _first(causes, OSError)
+    if failure is not None and failure.strerror:
+        return failure.strerror.lower()  # "no route to host", "network is unreachable"
+    # Something with no better name: the innermost message, without the pool and connection
+    # reprs urllib3 wraps around it.
+    return str(causes[-1]) or type(causes[-1]).__name__
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host))
 
 
 def _shape_error(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from django.contrib import admin
+from django.contrib.admin.templatetags import admin_list
 from django.contrib.auth.models import Permission, User
+from django.template.loader import get_template
 from django.test import Client
 
 from django_kakiyo import admin as kakiyo_admin
@@ -140,6 +144,41 @@ def test_count_is_capped_on_big_lists(admin_client: Client, monkeypatch: Any) ->
     assert "SELECT COUNT" not in content
 
 
+def paginator_html(html: str) -> str:
+    """The changelist's paginator element, whitespace collapsed."""
+    found = re.search(r'<(nav|p) class="paginator".*?</\1>', html, re.DOTALL)
+    assert found is not None, "no paginator on the page"
+    return " ".join(found.group(0).split())
+
+
+def djangos_own_paginator(cl: Any) -> str:
+    """What the running Django's stock admin/pagination.html renders for ``cl``."""
+    html = get_template("admin/pagination.html").render(admin_list.pagination(cl))
+    return paginator_html(html)
+
+
+@pytest.mark.parametrize("capped", [False, True])
+def test_the_paginator_is_djangos_own_markup_but_for_a_capped_count(
+    admin_client: Client, monkeypatch: Any, capped: bool
+) -> None:
+    # Django 6.0 changed it (a <nav> landmark with a list of pages), so the app's override
+    # must render whichever markup the running Django does, changing only the count.
+    monkeypatch.setattr(admin.site.get_model_admin(Event), "list_per_page", 2)
+    monkeypatch.setattr(kakiyo_admin, "COUNT_LIMIT", 3 if capped else 100)
+    for _ in range(5):
+        stored_event()
+    response = admin_client.get(EVENTS, {"p": 2})
+
+    ours, djangos = (
+        paginator_html(response.content.decode()),
+        djangos_own_paginator(response.context["cl"]),
+    )
+    if capped:
+        djangos = djangos.replace("4 webhook events", "3+ webhook events")
+    assert ours == djangos
+    assert ('aria-current="page">2<' in ours) or ('class="this-page">2<' in ours)
+
+
 def test_replay_action_requeues_and_records_history(
     admin_client: Client, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -188,6 +227,22 @@ def test_stats_page_draws_the_chart(admin_client: Client) -> None:
     assert f"#{oldest.pk}</a>" in content
     week = admin_client.get(EVENTS + "stats/?period=7d").content.decode()
     assert '<td id="kakiyo-total">4</td>' in week
+
+
+def breadcrumbs_html(html: str) -> str:
+    found = re.search(r'<(div|ol) class="breadcrumbs">.*?</\1>', html, re.DOTALL)
+    assert found is not None, "no breadcrumbs on the page"
+    return " ".join(re.sub(r">\s+<", "><", found.group(0)).split())
+
+
+def test_stats_breadcrumbs_are_djangos_own_markup(admin_client: Client) -> None:
+    # Django 6.1 made them an <ol> (its CSS no longer styles the <div> of 6.0): compare with
+    # what the running Django renders for an event's page, one level deeper than the list.
+    event = stored_event()
+    djangos = breadcrumbs_html(admin_client.get(f"{EVENTS}{event.pk}/change/").content.decode())
+    ours = breadcrumbs_html(admin_client.get(EVENTS + "stats/").content.decode())
+    assert ours == djangos.replace(str(event), "Statistics")
+    assert ours.count("<a href") == 3
 
 
 def test_stats_is_linked_from_changelist_and_app_index(admin_client: Client) -> None:

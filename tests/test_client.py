@@ -377,7 +377,9 @@ def test_parse_retry_after_reads_a_future_http_date() -> None:
 # -- Transport failures -----------------------------------------------------------------------
 
 
-def test_a_timeout_is_a_kakiyo_api_error_without_status(kakiyo: HTTPServer, settings: Any) -> None:
+def test_a_timeout_after_connecting_says_kakiyo_did_not_answer(
+    kakiyo: HTTPServer, settings: Any
+) -> None:
     settings.KAKIYO = {**settings.KAKIYO, "API_TIMEOUT": 0.2}
     release = threading.Event()
 
@@ -394,7 +396,7 @@ def test_a_timeout_is_a_kakiyo_api_error_without_status(kakiyo: HTTPServer, sett
         release.set()
 
     assert raised.value.status is None
-    assert raised.value.message == "no answer within 0.2 s"
+    assert raised.value.message == f"Kakiyo at {kakiyo.url_for('/v1')} did not answer within 0.2 s"
     # Not retried: after a timeout Kakiyo may still be acting on the request.
     assert time.monotonic() - started < 1
 
@@ -408,16 +410,112 @@ def nothing_listening() -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
-def test_a_refused_connection_is_a_kakiyo_api_error_without_status(
-    nothing_listening: str,
-) -> None:
+@pytest.fixture
+def never_accepting() -> Iterator[str]:
+    """A base URL on 127.0.0.1 where connecting hangs: the listen queue is full.
+
+    A listener with a backlog of 0 that never accepts, and connections already queued: Linux
+    drops the SYNs of further connections, so they neither succeed nor fail until the
+    client's connect timeout.
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        queued = [socket.socket() for _ in range(3)]
+        try:
+            for sock in queued:
+                sock.setblocking(False)
+                sock.connect_ex(address)
+            time.sleep(0.05)
+            yield f"http://{address[0]}:{address[1]}/v1"
+        finally:
+            for sock in queued:
+                sock.close()
+
+
+@pytest.fixture
+def unresolvable(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A base URL whose host name does not resolve (the resolver answers "no such name")."""
+    host = "api.kakiyo.invalid"
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(name: Any, *args: Any, **kwargs: Any) -> Any:
+        if name == host:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return f"https://{host}/v1"
+
+
+def transport_error(base_url: str, **options: Any) -> KakiyoAPIError:
     with (
-        KakiyoClient(API_KEY, nothing_listening) as client,
-        pytest.raises(KakiyoAPIError, match="could not reach Kakiyo") as raised,
+        KakiyoClient(API_KEY, base_url, **options) as client,
+        pytest.raises(KakiyoAPIError) as raised,
     ):
         client.verify()
-    assert raised.value.status is None
-    assert raised.value.endpoint == "GET /verify"
+    return raised.value
+
+
+def test_a_refused_connection_is_worded_for_a_person(nothing_listening: str) -> None:
+    error = transport_error(nothing_listening)
+    assert error.message == f"could not reach Kakiyo at {nothing_listening}: connection refused"
+    assert error.status is None
+    assert error.endpoint == "GET /verify"
+    assert str(error) == f"GET /verify: no answer: {error.message}"
+
+
+def test_a_connect_timeout_is_worded_for_a_person(never_accepting: str) -> None:
+    started = time.monotonic()
+    error = transport_error(never_accepting, timeout=0.3)
+    assert error.message == f"could not reach Kakiyo at {never_accepting}: timed out after 0.3 s"
+    assert error.status is None
+    # Not retried either.
+    assert time.monotonic() - started < 1
+
+
+def test_a_name_that_does_not_resolve_is_worded_for_a_person(unresolvable: str) -> None:
+    error = transport_error(unresolvable)
+    assert (
+        error.message
+        == "could not reach Kakiyo at https://api.kakiyo.invalid/v1: name not resolved"
+    )
+    assert error.status is None
+
+
+def test_a_connection_closed_without_an_answer_is_worded_for_a_person() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        url = "http://{}:{}/v1".format(*listener.getsockname())
+
+        def hang_up() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+
+        server = threading.Thread(target=hang_up)
+        server.start()
+        error = transport_error(url)
+        server.join(5)
+    assert error.message == f"could not reach Kakiyo at {url}: connection closed without an answer"
+
+
+def test_transport_errors_carry_no_urllib3_text(
+    nothing_listening: str, never_accepting: str, unresolvable: str
+) -> None:
+    for url in (nothing_listening, never_accepting, unresolvable):
+        message = transport_error(url, timeout=0.2).message
+        for urllib3_text in ("HTTPConnectionPool", "Max retries", "Caused by", "Errno", "<"):
+            assert urllib3_text not in message
+
+
+def test_credentials_in_the_base_url_are_not_repeated(nothing_listening: str) -> None:
+    with_userinfo = nothing_listening.replace("http://", "http://someone:hunter2@")
+    error = transport_error(with_userinfo)
+    assert "hunter2" not in str(error)
+    assert error.message == f"could not reach Kakiyo at {nothing_listening}: connection refused"
 
 
 # -- The API key stays secret -----------------------------------------------------------------
@@ -441,12 +539,13 @@ def test_the_key_is_never_in_an_error_even_when_kakiyo_echoes_it(
     assert raised.value.message == "The API key [redacted] is not recognized"
 
 
-def test_the_key_is_never_in_a_transport_error_nor_a_repr(nothing_listening: str) -> None:
+def test_the_key_is_never_in_a_transport_error_nor_a_repr(
+    nothing_listening: str, never_accepting: str, unresolvable: str
+) -> None:
     with KakiyoClient(API_KEY, nothing_listening) as client:
         assert API_KEY not in repr(client)
-        with pytest.raises(KakiyoAPIError) as raised:
-            client.verify()
-    assert API_KEY not in every_text_of(raised.value)
+    for url in (nothing_listening, never_accepting, unresolvable):
+        assert API_KEY not in every_text_of(transport_error(url, timeout=0.2))
 
 
 def test_the_key_is_never_logged(kakiyo: HTTPServer, caplog: pytest.LogCaptureFixture) -> None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 from django.db import connection
 from pytest_httpserver import HTTPServer
@@ -420,6 +424,104 @@ def test_a_server_failure_is_retried_then_reported(kakiyo: HTTPServer) -> None:
     with pytest.raises(CommandError, match="HTTP 500 internal_error: Oops"):
         run("events")
     assert len(kakiyo.log) == 4  # the client's default number of attempts
+
+
+# -- options after the subcommand -------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parsed(*argv: str) -> dict[str, Any]:
+    command = load_command_class("django_kakiyo", "kakiyo_webhooks")
+    return vars(command.create_parser("manage.py", "kakiyo_webhooks").parse_args(argv))
+
+
+def test_options_after_the_subcommand_are_read() -> None:
+    options = parsed(
+        "events", "-v", "3", "--traceback", "--no-color", "--timeout", "2", "--api-url", "http://k"
+    )
+    assert options["subcommand"] == "events"
+    assert (options["verbosity"], options["traceback"], options["no_color"]) == (3, True, True)
+    assert (options["timeout"], options["api_url"]) == (2.0, "http://k")
+
+
+def test_options_before_the_subcommand_are_not_reset_by_it() -> None:
+    options = parsed("-v", "2", "--traceback", "--timeout", "2", "events", "--json")
+    assert (options["verbosity"], options["traceback"], options["timeout"]) == (2, True, 2.0)
+    assert options["json"] is True
+    defaults = parsed("events")
+    assert (defaults["verbosity"], defaults["traceback"], defaults["timeout"]) == (1, False, None)
+
+
+def test_api_url_after_the_subcommand(kakiyo: HTTPServer, settings: Any) -> None:
+    settings.KAKIYO = {**settings.KAKIYO, "API_BASE_URL": "https://nowhere.invalid/v1"}
+    kakiyo.expect_request("/v1/verify").respond_with_json({"status": "success"})
+
+    out, _ = run("verify", "--api-url", kakiyo.url_for("/v1"), "--timeout", "3")
+
+    assert "accepts the API key: success" in out
+
+
+def manage_py(tmp_path: Path, api_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py kakiyo_webhooks ARGS`` in a new process, with a settings module in
+    ``tmp_path`` that only ``--settings``/``--pythonpath`` among ARGS can find."""
+    kakiyo = {"API_KEY": API_KEY, "API_BASE_URL": api_url}
+    (tmp_path / "cli_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\n"
+        f"KAKIYO = {{**KAKIYO, **{kakiyo!r}}}  # noqa: F405\n",
+        encoding="utf-8",
+    )
+    # The environment names the example project's settings: it has no API key, so a
+    # subcommand only talks to the fake Kakiyo if --settings took effect.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_project.settings"}
+    env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", "kakiyo_webhooks", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_settings_and_pythonpath_after_the_subcommand(kakiyo: HTTPServer, tmp_path: Path) -> None:
+    kakiyo.expect_request("/v1/webhooks", method="GET").respond_with_json(WEBHOOKS)
+
+    done = manage_py(
+        tmp_path,
+        kakiyo.url_for("/v1"),
+        *("list", "--settings", "cli_settings", "--pythonpath", str(tmp_path), "-v", "2"),
+    )
+
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines()[1].split() == [
+        "webhook_1", "yes", "*", "CRM", "https://crm.example.com/kakiyo/webhook/"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("traceback", [True, False])
+def test_traceback_after_the_subcommand(tmp_path: Path, traceback: bool) -> None:
+    with socket.socket() as sock:  # a port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    args = ["verify", "--settings", "cli_settings", "--pythonpath", str(tmp_path)]
+
+    done = manage_py(tmp_path, nowhere, *args, *(["--traceback"] if traceback else []))
+
+    assert done.returncode == 1
+    assert f"could not reach Kakiyo at {nowhere}: connection refused" in done.stderr
+    assert ("Traceback (most recent call last)" in done.stderr) is traceback
+    assert API_KEY not in done.stderr
+
+
+def test_subcommand_help_lists_the_options_it_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        call_command("kakiyo_webhooks", "list", "--help")
+    help_text = capsys.readouterr().out
+    for option in ("--settings", "--verbosity", "--traceback", "--api-url", "--json"):
+        assert option in help_text
 
 
 # -- help -------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ clicks in Kakiyo's dashboard with a secret copied by hand.
 
 from __future__ import annotations
 
+import argparse
+import copy
 import json
 import secrets
 from collections.abc import Sequence
@@ -55,6 +57,7 @@ class Command(BaseCommand):
             sub: CommandParser = commands.add_parser(
                 name, help=summary, description=f"{summary} {details}".strip()
             )
+            accept_options_of(parser, sub)
             return sub
 
         add("verify", "Check that Kakiyo accepts KAKIYO['API_KEY'].")
@@ -261,6 +264,24 @@ class Command(BaseCommand):
 
     def write_json(self, value: Any) -> None:
         self.stdout.write(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def accept_options_of(parser: CommandParser, sub: CommandParser) -> None:
+    """Let ``parser``'s options (``--api-url``, Django's ``--settings``, ``--verbosity``, ...)
+    also follow the subcommand: ``kakiyo_webhooks list --settings mysite.settings``.
+
+    argparse gives everything after a subcommand to the subcommand's parser, which knows only
+    its own options. Each copy defaults to ``SUPPRESS``, so it sets its value only when given
+    there and never overwrites one given before the subcommand.
+    """
+    group = sub.add_argument_group("options of kakiyo_webhooks (also accepted before SUBCOMMAND)")
+    for action in parser._actions:
+        if action.option_strings and not isinstance(
+            action, (argparse._HelpAction, argparse._VersionAction)
+        ):
+            option = copy.copy(action)
+            option.default = argparse.SUPPRESS
+            group._add_action(option)
 
 
 def current_site_root() -> str:
