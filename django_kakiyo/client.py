@@ -464,8 +464,8 @@ def parse_retry_after(value: str | None) -> float | None:
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)

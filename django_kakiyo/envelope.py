@@ -163,7 +163,7 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
     if isinstance(value, (int, float)):
         seconds = value / 1000 if abs(value) >= 1e11 else value
         try:
-            return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+            return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
         except (OverflowError, OSError, ValueError):
             return None
     if not isinstance(value, str):
@@ -176,9 +176,9 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         return None
     if timezone.is_naive(parsed):
         # Kakiyo sends UTC; a timestamp without an offset is read as UTC, not server time.
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     try:
-        parsed.astimezone(dt.timezone.utc)
+        parsed.astimezone(dt.UTC)
     except (OverflowError, ValueError):
         return None  # outside years 1-9999 once in UTC
     return parsed

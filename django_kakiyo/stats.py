@@ -70,7 +70,7 @@ def event_stats(period: str = "24h", now: dt.datetime | None = None) -> EventSta
     start = end - PERIODS[period]
     rows = (
         WebhookEvent.objects.filter(received_at__gte=start)
-        .annotate(hour=TruncHour("received_at", tzinfo=dt.timezone.utc))
+        .annotate(hour=TruncHour("received_at", tzinfo=dt.UTC))
         .values("hour", "event_type", "status")
         .annotate(n=Count("id"))
         .order_by()

@@ -368,7 +368,7 @@ def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
 def test_parse_retry_after_reads_a_future_http_date() -> None:
     import datetime as dt
 
-    future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
     seconds = parse_retry_after(format_datetime(future, usegmt=True))
     assert seconds is not None
     assert 28 <= seconds <= 30

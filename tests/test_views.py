@@ -220,7 +220,7 @@ def test_stored_event_indexes_ids_and_timestamp(post_body: Any) -> None:
     event = WebhookEvent.objects.get()
     assert (event.team_id, event.agent_id, event.campaign_id) == ("team_1", "a_1", "c_1")
     assert (event.chat_id, event.prospect_id) == ("ch_1", "p_1")
-    assert event.occurred_at == dt.datetime(2023, 6, 15, 10, 30, tzinfo=dt.timezone.utc)
+    assert event.occurred_at == dt.datetime(2023, 6, 15, 10, 30, tzinfo=dt.UTC)
     assert event.payload["data"]["message"] == "hi"
 
 
@@ -248,7 +248,7 @@ def test_nul_and_lone_surrogates_are_stored(post_body: Any) -> None:
 
 
 def _old(seconds: int) -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)
+    return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
 
 
 def test_stale_delivery_is_stored_invalid(settings: Any, post_body: Any) -> None:
