@@ -16,11 +16,17 @@ from typing import Any
 
 import pytest
 import redis
+from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connection
 
 from ..services import port_open, require
 
 REPO = Path(__file__).resolve().parents[2]
+
+# Django's test server (live_server) listens with socketserver's backlog of 5: dozens of
+# clients connecting at once on a loaded machine overflow it and get connection resets, which
+# a real server's backlog (gunicorn's is 2048) would absorb.
+ThreadedWSGIServer.request_queue_size = 128
 SHARED_REDIS = ("127.0.0.1", 6379)
 #: Database numbers of the shared Redis that belong to the tests. Two runs sharing one Redis
 #: (two checkouts, a nox leg beside bin/run-tests) set other numbers so they never collide.
