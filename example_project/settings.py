@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import dj_database_url
-import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -74,12 +73,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["OPTIONS"] = {"connect_timeout": 3}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the worker's pool processes write concurrently: wait for locks
-    # instead of failing at once, and (Django 5.1+) take the write lock up front.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
-    if django.VERSION >= (5, 1):
-        DATABASES["default"]["OPTIONS"].update(
-            transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL;"
-        )
+    # instead of failing at once, and take the write lock up front.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
 
 USE_TZ = True
 TIME_ZONE = "UTC"
