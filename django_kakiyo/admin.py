@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -23,8 +24,8 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from .actions import ignore_events, replay_events
 from .models import REPLAY_PERMISSION, RejectedRequest, WebhookEvent
-from .replay import ignore_events, replay_events
 from .stats import PERIODS, STATUS_COLOURS, event_stats, hourly_chart
 from .storable import has_unstorable
 
@@ -254,8 +255,6 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     def stats_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         period = request.GET.get("period", "24h")
         if period not in PERIODS:

@@ -22,7 +22,8 @@ from .signing import SigningSecret
 
 #: Where receivers run (``PROCESSING``): chosen by whether a broker is configured, a Celery
 #: worker, a background thread of the web process, or the request itself.
-PROCESSING_MODES = ("auto", "celery", "thread", "inline")
+AUTO, CELERY, THREAD, INLINE = "auto", "celery", "thread", "inline"
+PROCESSING_MODES = (AUTO, CELERY, THREAD, INLINE)
 
 
 @dataclass(frozen=True)

@@ -12,28 +12,22 @@ fault can delay an event but not lose it.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from .background import IdThread
-from .conf import kakiyo_settings
+from .conf import AUTO, CELERY, INLINE, THREAD, kakiyo_settings
 from .models import WebhookEvent
 from .processing import process_event, process_events
 from .publishing import background_publisher, batch_size, publish_in_batches
 
 logger = logging.getLogger(__name__)
-
-CELERY = "celery"
-THREAD = "thread"
-INLINE = "inline"
-AUTO = "auto"
 
 #: Ids waiting for the processing thread, at most; past it, events wait for the sweeper.
 THREAD_MAX_PENDING = 10_000
@@ -55,8 +49,6 @@ def processing_mode() -> str:
 def _broker_configured() -> bool:
     if getattr(settings, "CELERY_BROKER_URL", None):
         return True
-    from celery import current_app
-
     return bool(current_app.conf.broker_url)
 
 
@@ -149,23 +141,15 @@ def enqueue_many(event_ids: Sequence[int]) -> int:
 
 
 def stale_events(older_than: float | None = None) -> list[int]:
-    """Ids of events that should be processing but are not, oldest first.
-
-    Pending events (received or queued) that were due more than ``older_than`` seconds ago
-    (default ``REQUEUE_AFTER``), and claims older than ``PROCESSING_TIMEOUT``.
-    """
-    now = timezone.now()
+    """Ids of events that should be processing but are not, oldest first: pending events
+    due more than ``older_than`` seconds ago (default ``REQUEUE_AFTER``), and claims older than
+    ``PROCESSING_TIMEOUT``."""
     if older_than is None:
         older_than = float(kakiyo_settings.REQUEUE_AFTER)
-    cutoff = now - dt.timedelta(seconds=older_than)
-    abandoned = now - dt.timedelta(seconds=float(kakiyo_settings.PROCESSING_TIMEOUT))
-    pending = WebhookEvent.PENDING_STATUSES
-    query = (
-        Q(status__in=pending, next_attempt_at__lt=cutoff)
-        | Q(status__in=pending, next_attempt_at__isnull=True, status_changed_at__lt=cutoff)
-        | Q(status=WebhookEvent.Status.PROCESSING, status_changed_at__lt=abandoned)
+    stale = WebhookEvent.objects.stale(
+        timezone.now(), older_than, float(kakiyo_settings.PROCESSING_TIMEOUT)
     )
-    return list(WebhookEvent.objects.filter(query).order_by("pk").values_list("pk", flat=True))
+    return list(stale.order_by("pk").values_list("pk", flat=True))
 
 
 def requeue_stale_events(older_than: float | None = None) -> tuple[int, int]:

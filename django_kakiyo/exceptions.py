@@ -42,7 +42,7 @@ class DatabaseUnavailable(KakiyoError):
 
 
 class KakiyoAPIError(KakiyoError):
-    """A call to the Kakiyo REST API failed; the one error :mod:`django_kakiyo.client` raises.
+    """A call to the Kakiyo REST API failed; the one error :mod:`django_kakiyo.kakiyo_api` raises.
 
     One class rather than one per status, because callers mostly need to tell "it failed" from
     "it worked" and then read ``status`` (``None`` when no HTTP answer arrived: a refused

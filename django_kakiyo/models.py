@@ -1,4 +1,10 @@
-"""The stored deliveries: ``WebhookEvent`` (authentic) and ``RejectedRequest`` (refused)."""
+"""The stored deliveries: ``WebhookEvent`` (authentic) and ``RejectedRequest`` (refused).
+
+An event's status machine is :mod:`django_kakiyo.status`. The questions asked of the events
+table (due, claimable, stale, prunable, unfinished...) are ``WebhookEvent.objects``'s, here,
+once: processing, the sweeper, the operator actions, retention and the stats page ask them
+instead of each writing its own ``Q`` objects over the statuses.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,13 @@ import datetime as dt
 from typing import Any
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .envelope import MAX_EVENT_TYPE_LENGTH
 from .event_ids import MAX_ID_LENGTH
+from .status import PENDING, PRUNABLE, UNFINISHED, Status
 
 #: The permission to read events (Django's own, from ``Meta.default_permissions``).
 VIEW_PERMISSION = "django_kakiyo.view_webhookevent"
@@ -18,7 +26,55 @@ VIEW_PERMISSION = "django_kakiyo.view_webhookevent"
 REPLAY_PERMISSION = "django_kakiyo.replay_webhookevent"
 
 
+def claim_expiry(claimed_at: dt.datetime, timeout: float) -> dt.datetime:
+    """When a claim made at ``claimed_at`` counts as abandoned (its worker died)."""
+    return claimed_at + dt.timedelta(seconds=timeout)
+
+
 class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
+    def pending(self) -> WebhookEventQuerySet:
+        """Received or queued: waiting for a worker."""
+        return self.filter(status__in=PENDING)
+
+    def unfinished(self) -> WebhookEventQuerySet:
+        """Pending or in a worker's hands."""
+        return self.filter(status__in=UNFINISHED)
+
+    def due(self, now: dt.datetime) -> WebhookEventQuerySet:
+        """Pending and due now (a retry waits for its ``next_attempt_at``)."""
+        return self.pending().filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+
+    def abandoned_claims(self, now: dt.datetime, timeout: float) -> WebhookEventQuerySet:
+        """Claimed longer than ``timeout`` seconds ago: their worker died holding them."""
+        return self.filter(
+            status=Status.PROCESSING,
+            status_changed_at__lt=now - dt.timedelta(seconds=timeout),
+        )
+
+    def claimable(self, now: dt.datetime, timeout: float) -> WebhookEventQuerySet:
+        """What a worker may claim now: due, or an abandoned claim."""
+        return self.due(now) | self.abandoned_claims(now, timeout)
+
+    def claimed_at(self, token: dt.datetime) -> WebhookEventQuerySet:
+        """The events a claim made at ``token`` still holds (the claim time is its token)."""
+        return self.filter(status=Status.PROCESSING, status_changed_at=token)
+
+    def stale(self, now: dt.datetime, older_than: float, timeout: float) -> WebhookEventQuerySet:
+        """What the sweeper enqueues again: pending events due more than ``older_than``
+        seconds ago (their message was lost), and abandoned claims."""
+        cutoff = now - dt.timedelta(seconds=older_than)
+        lost = self.pending().filter(
+            Q(next_attempt_at__lt=cutoff)
+            | Q(next_attempt_at__isnull=True, status_changed_at__lt=cutoff)
+        )
+        return lost | self.abandoned_claims(now, timeout)
+
+    def prunable(self, cutoff: dt.datetime) -> WebhookEventQuerySet:
+        """Finished events received before ``cutoff``, which retention may delete."""
+        return self.filter(received_at__lt=cutoff, status__in=PRUNABLE)
+
+    # The admin's date hierarchy.
+
     def datetimes(  # type: ignore[override]
         self, field_name: str, kind: str, order: str = "ASC", tzinfo: Any = None
     ) -> list[dt.datetime]:
@@ -75,14 +131,8 @@ class WebhookEvent(models.Model):
     ``delivery_count``. The raw body is kept byte for byte; ``payload`` is its parsed form.
     """
 
-    class Status(models.TextChoices):
-        RECEIVED = "received", _("received")
-        QUEUED = "queued", _("queued")
-        PROCESSING = "processing", _("processing")
-        PROCESSED = "processed", _("processed")
-        FAILED = "failed", _("failed")
-        IGNORED = "ignored", _("ignored")
-        INVALID = "invalid", _("invalid")
+    #: The status machine: :mod:`django_kakiyo.status`.
+    Status = Status
 
     class SignatureMethod(models.TextChoices):
         RAW = "raw", _("raw body")
@@ -203,7 +253,7 @@ class WebhookEvent(models.Model):
         ]
 
     #: Statuses from which an event may still be processed.
-    PENDING_STATUSES = (Status.RECEIVED, Status.QUEUED)
+    PENDING_STATUSES = PENDING
 
     def __str__(self) -> str:
         return f"{self.event_type or _('(no event type)')} #{self.pk}"

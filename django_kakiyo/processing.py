@@ -1,13 +1,8 @@
 """Process stored events: claim them, send their signals, record outcomes, decide retries.
 
-The status machine lives here::
-
-    received -> processing -> processed
-        ^            |
-        +- queued <--+-----> failed       (queued: waiting for a retry; and, set
-                                            elsewhere: invalid, ignored)
-
-A claim is one conditional UPDATE, so two workers can never process one event at the same
+The transitions a worker makes in the status machine (:mod:`django_kakiyo.status`): received
+or queued to processing (the claim), then processed, queued (a retry) or failed. A claim is
+one conditional UPDATE, so two workers can never process one event at the same
 time; the claim's timestamp is its token, and an outcome is written only while the token
 still holds. The events of one message are claimed by one UPDATE. An event's receivers run
 in one transaction together with its change to ``processed`` (a message's events share one
@@ -20,24 +15,23 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import random
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
+from .backoff import backoff_delay
 from .conf import kakiyo_settings
 from .database import is_outage
-from .models import WebhookEvent
+from .models import WebhookEvent, claim_expiry
 from .signals import data_class_for, processing_failed, signals_to_send
+from .status import PENDING, Status
 
 logger = logging.getLogger(__name__)
-
-Status = WebhookEvent.Status
 
 
 @dataclass(frozen=True)
@@ -63,12 +57,11 @@ class _ClaimLost(Exception):
 
 
 def retry_delay(attempts: int) -> float:
-    """Seconds to wait after the ``attempts``-th failed attempt: exponential, half jitter."""
-    base = float(kakiyo_settings.RETRY_BACKOFF)
-    cap = float(kakiyo_settings.RETRY_BACKOFF_MAX)
-    delay = min(cap, base * 2.0 ** max(0, attempts - 1))
-    jitter = random.uniform(0, delay / 2)  # noqa: S311 - jitter, not crypto
-    return delay / 2 + jitter
+    """Seconds to wait after the ``attempts``-th failed attempt (``RETRY_BACKOFF``,
+    ``RETRY_BACKOFF_MAX``; see :func:`django_kakiyo.backoff.backoff_delay`)."""
+    return backoff_delay(
+        attempts, float(kakiyo_settings.RETRY_BACKOFF), float(kakiyo_settings.RETRY_BACKOFF_MAX)
+    )
 
 
 def claim(event_ids: Sequence[int], now: dt.datetime) -> list[WebhookEvent]:
@@ -78,19 +71,14 @@ def claim(event_ids: Sequence[int], now: dt.datetime) -> list[WebhookEvent]:
     older than ``PROCESSING_TIMEOUT`` (its worker died without releasing it). One UPDATE
     claims them all; the claimed rows are then read back by their claim token.
     """
-    abandoned_before = now - dt.timedelta(seconds=kakiyo_settings.PROCESSING_TIMEOUT)
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    claimable = (Q(status__in=WebhookEvent.PENDING_STATUSES) & due) | Q(
-        status=Status.PROCESSING, status_changed_at__lt=abandoned_before
-    )
-    updated = WebhookEvent.objects.filter(claimable, pk__in=event_ids).update(
+    timeout = float(kakiyo_settings.PROCESSING_TIMEOUT)
+    claimable = WebhookEvent.objects.filter(pk__in=event_ids).claimable(now, timeout)
+    updated = claimable.update(
         status=Status.PROCESSING, status_changed_at=now, attempts=F("attempts") + 1
     )
     if not updated:
         return []
-    claimed = WebhookEvent.objects.filter(
-        pk__in=event_ids, status=Status.PROCESSING, status_changed_at=now
-    ).order_by("pk")
+    claimed = WebhookEvent.objects.filter(pk__in=event_ids).claimed_at(now).order_by("pk")
     try:
         return list(claimed)
     except (DatabaseError, ValueError, OverflowError) as error:
@@ -203,15 +191,17 @@ def _send_signals_in_savepoint(event: WebhookEvent) -> list[tuple[Any, BaseExcep
 def _finish(event_ids: list[int], claimed_at: dt.datetime) -> int:
     """Mark the events processed while our claim holds; how many were."""
     now = timezone.now()
-    return WebhookEvent.objects.filter(
-        pk__in=event_ids, status=Status.PROCESSING, status_changed_at=claimed_at
-    ).update(
-        status=Status.PROCESSED,
-        status_changed_at=now,
-        processed_at=now,
-        last_error="",
-        last_traceback="",
-        next_attempt_at=None,
+    return (
+        WebhookEvent.objects.filter(pk__in=event_ids)
+        .claimed_at(claimed_at)
+        .update(
+            status=Status.PROCESSED,
+            status_changed_at=now,
+            processed_at=now,
+            last_error="",
+            last_traceback="",
+            next_attempt_at=None,
+        )
     )
 
 
@@ -281,9 +271,11 @@ def _release(event: WebhookEvent, claimed_at: dt.datetime, *, status: str, **fie
     """Write a failed attempt's outcome only while our claim holds; False when it no longer
     does."""
     now = timezone.now()
-    updated = WebhookEvent.objects.filter(
-        pk=event.pk, status=Status.PROCESSING, status_changed_at=claimed_at
-    ).update(status=status, status_changed_at=now, **fields)
+    updated = (
+        WebhookEvent.objects.filter(pk=event.pk)
+        .claimed_at(claimed_at)
+        .update(status=status, status_changed_at=now, **fields)
+    )
     return updated == 1
 
 
@@ -299,11 +291,9 @@ def _not_claimed(event_id: int, now: dt.datetime) -> Outcome:
     retry_in: float | None = None
     if event.status == Status.PROCESSING:
         # Another worker holds it; look again once its claim would count as abandoned.
-        expires = event.status_changed_at + dt.timedelta(
-            seconds=kakiyo_settings.PROCESSING_TIMEOUT
-        )
+        expires = claim_expiry(event.status_changed_at, kakiyo_settings.PROCESSING_TIMEOUT)
         retry_in = max(1.0, (expires - now).total_seconds())
-    elif event.status in WebhookEvent.PENDING_STATUSES and event.next_attempt_at is not None:
+    elif event.status in PENDING and event.next_attempt_at is not None:
         retry_in = max(0.0, (event.next_attempt_at - now).total_seconds())
     return Outcome(status=event.status, retry_in=retry_in, claimed=False)
 

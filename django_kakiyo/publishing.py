@@ -24,6 +24,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from celery import current_app
+from kombu import Producer
+
 from .background import IdThread
 from .conf import kakiyo_settings
 
@@ -48,8 +51,6 @@ class _Connection:
         key = (os.getpid(), app.conf.broker_url, timeout)
         if self.key != key:
             self.reset()
-            from kombu import Producer
-
             self.connection = app.connection_for_write(
                 connect_timeout=timeout,
                 transport_options={
@@ -72,29 +73,52 @@ class _Connection:
 _connection = _Connection()
 
 
+#: The tasks this app sends, by name (the worker's side is :mod:`django_kakiyo.tasks`).
+PROCESS_EVENTS_TASK = "django_kakiyo.process_events"
+PROCESS_EVENT_TASK = "django_kakiyo.process_event"
+
+
+def routing() -> dict[str, Any]:
+    """Where every task the app sends goes: ``KAKIYO['CELERY_QUEUE']``, or Celery's default."""
+    queue = kakiyo_settings.CELERY_QUEUE
+    return {"queue": queue} if queue else {}
+
+
+def send(task_name: str, args: Sequence[Any], **options: Any) -> None:
+    """Send ``task_name`` over the process's fail-fast connection, or raise within
+    ``PUBLISH_TIMEOUT`` (Celery's own publish path would retry a refused connection for
+    seconds). Sent by name, so nothing here imports the tasks."""
+    timeout = float(kakiyo_settings.PUBLISH_TIMEOUT)
+    with _connection.lock:
+        try:
+            producer = _connection.producer_for(current_app, timeout)
+            current_app.send_task(
+                task_name, args=list(args), producer=producer, retry=False, **routing(), **options
+            )
+        except BaseException:
+            _connection.reset()
+            raise
+
+
 def publish(event_ids: Sequence[int]) -> None:
     """Send one processing message for ``event_ids``, or raise within ``PUBLISH_TIMEOUT``.
 
     The message is ``django_kakiyo.process_events`` with the ids; the worker claims them
     together (see :func:`django_kakiyo.processing.process_events`).
     """
-    from .tasks import process_events_task
+    if event_ids:
+        send(PROCESS_EVENTS_TASK, (list(event_ids),))
 
-    if not event_ids:
-        return
-    routing: dict[str, Any] = {}
-    if kakiyo_settings.CELERY_QUEUE:
-        routing["queue"] = kakiyo_settings.CELERY_QUEUE
-    timeout = float(kakiyo_settings.PUBLISH_TIMEOUT)
-    with _connection.lock:
-        try:
-            producer = _connection.producer_for(process_events_task.app, timeout)
-            process_events_task.apply_async(
-                args=(list(event_ids),), producer=producer, retry=False, **routing
-            )
-        except BaseException:
-            _connection.reset()
-            raise
+
+def publish_retry(event_id: int, countdown: float) -> bool:
+    """Ask for ``event_id`` to be processed again in ``countdown`` seconds; False when the
+    broker is down (the event is pending in the database: the sweeper enqueues it)."""
+    try:
+        send(PROCESS_EVENT_TASK, (event_id,), countdown=countdown)
+    except Exception as error:
+        logger.warning("Could not schedule Kakiyo event %s again: %s", event_id, error)
+        return False
+    return True
 
 
 def publish_in_batches(event_ids: Sequence[int]) -> int:

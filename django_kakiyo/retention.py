@@ -17,9 +17,6 @@ from django.utils import timezone
 from .conf import kakiyo_settings
 from .models import RejectedRequest, WebhookEvent
 
-#: Statuses whose events retention may delete.
-PRUNABLE_STATUSES = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED)
-
 
 @dataclass(frozen=True)
 class PruneResult:
@@ -38,7 +35,7 @@ def prune_cutoff(days: float) -> dt.datetime:
 
 
 def prunable_events(cutoff: dt.datetime) -> models.QuerySet[WebhookEvent]:
-    return WebhookEvent.objects.filter(received_at__lt=cutoff, status__in=PRUNABLE_STATUSES)
+    return WebhookEvent.objects.prunable(cutoff)
 
 
 def prunable_rejected_requests(cutoff: dt.datetime) -> models.QuerySet[RejectedRequest]:

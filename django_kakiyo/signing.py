@@ -27,6 +27,7 @@ from django_kakiyo.javascript_json import StrictJSONError, js_stringify_bytes, l
 
 __all__ = [
     "NOT_PARSED",
+    "SIGNATURE_HEADER",
     "CpuBudget",
     "SigningSecret",
     "VerifiedBody",
@@ -36,6 +37,10 @@ __all__ = [
     "verify_raw",
     "verify_signature",
 ]
+
+
+#: The header Kakiyo signs its deliveries in.
+SIGNATURE_HEADER: Final = "X-Kakiyo-Signature"
 
 
 class _NotParsed(enum.Enum):

@@ -17,8 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from .models import WebhookEvent
-
-Status = WebhookEvent.Status
+from .status import Status
 
 #: Colours of the statuses in the chart (and its legend), in stacking order.
 STATUS_COLOURS = {
@@ -100,10 +99,9 @@ def event_stats(period: str = "24h", now: dt.datetime | None = None) -> EventSta
 
 def oldest_unprocessed() -> WebhookEvent | None:
     """The oldest event still waiting (received, queued or processing)."""
-    waiting = (Status.RECEIVED, Status.QUEUED, Status.PROCESSING)
     # Per status, the (status, received_at) index finds the oldest row directly.
     oldest = (
-        WebhookEvent.objects.filter(status__in=waiting)
+        WebhookEvent.objects.unfinished()
         .values("status")
         .annotate(first=Min("received_at"))
         .order_by("first")

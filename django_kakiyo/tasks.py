@@ -1,64 +1,48 @@
-"""Celery tasks: thin shells around processing and the sweeper."""
+"""Celery tasks: thin shells around processing, the sweeper and retention.
+
+Their names are public (Celery routes and beat schedules name them). The web process sends
+them by name (:mod:`django_kakiyo.publishing`), so nothing below imports this module.
+"""
 
 from __future__ import annotations
-
-import logging
-from typing import Any
 
 from celery import shared_task
 
 from .conf import kakiyo_settings
-from .processing import process_event, process_events
+from .processing import Outcome, process_events
+from .publishing import PROCESS_EVENT_TASK, PROCESS_EVENTS_TASK, publish_retry
 from .retention import prune
 from .sweeper import sweep
 
-logger = logging.getLogger(__name__)
-
 
 @shared_task(
-    bind=True,
-    name="django_kakiyo.process_event",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=None,
-    ignore_result=True,
-)
-def process_event_task(self: Any, event_id: int) -> str:
-    """Process one event; retried (a new message) while processing says so.
-
-    Used for retries; new events arrive in batches (:func:`process_events_task`).
-    ``acks_late`` and ``reject_on_worker_lost``: a worker killed mid-task leaves the message
-    to be delivered again, and the claim in processing makes that re-delivery harmless.
-    """
-    outcome = process_event(event_id)
-    if outcome.retry_in is not None:
-        raise self.retry(countdown=outcome.retry_in)
-    return outcome.status
-
-
-@shared_task(
-    name="django_kakiyo.process_events",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
+    name=PROCESS_EVENTS_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True
 )
 def process_events_task(event_ids: list[int]) -> dict[int, str]:
     """Process a batch of events, as published by the web process and the sweeper.
 
-    An event that should be tried again later (its receivers failed with attempts left,
-    another worker holds it, it is not due yet) gets its own :func:`process_event_task`
-    with that countdown. Should that publish fail, the event is still pending in the
-    database and the sweeper enqueues it.
+    ``acks_late`` and ``reject_on_worker_lost``: a worker killed mid-task leaves the message to
+    be delivered again, and the claims in processing make that re-delivery harmless.
     """
-    outcomes = process_events(event_ids)
-    routing = {"queue": kakiyo_settings.CELERY_QUEUE} if kakiyo_settings.CELERY_QUEUE else {}
+    return _schedule_retries(process_events(event_ids))
+
+
+@shared_task(
+    name=PROCESS_EVENT_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def process_event_task(event_id: int) -> str:
+    """Process one event: a retry, scheduled by one of these tasks with a countdown."""
+    return _schedule_retries(process_events([event_id]))[event_id]
+
+
+def _schedule_retries(outcomes: dict[int, Outcome]) -> dict[int, str]:
+    """An event that should be tried again later (its receivers failed with attempts left,
+    another worker holds it, it is not due yet) gets a retry message with that countdown,
+    through the same fail-fast publisher as new events. Should that fail, the event is still
+    pending in the database, and the sweeper enqueues it."""
     for event_id, outcome in outcomes.items():
         if outcome.retry_in is not None:
-            try:
-                process_event_task.apply_async((event_id,), countdown=outcome.retry_in, **routing)
-            except Exception as error:
-                # Still pending in the database: the sweeper will enqueue it.
-                logger.warning("Could not schedule Kakiyo event %s again: %s", event_id, error)
+            publish_retry(event_id, outcome.retry_in)
     return {event_id: outcome.status for event_id, outcome in outcomes.items()}
 
 

@@ -22,9 +22,7 @@ from .javascript_json import js_stringify_bytes
 from .models import WebhookEvent
 from .processing import process_events
 from .samples import SHAPES, make_payload, sample_data
-from .signing import compute_signature
-
-SIGNATURE_HEADER = "X-Kakiyo-Signature"
+from .signing import SIGNATURE_HEADER, compute_signature
 
 __all__ = [
     "SHAPES",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .api import WebhookEventViewSet
+from .events_api import WebhookEventViewSet
 from .views import webhook_view
 
 router = SimpleRouter()

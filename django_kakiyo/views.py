@@ -22,13 +22,14 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from .client_address import client_ip
+from .caller_ip import client_ip
 from .conf import kakiyo_settings
 from .exceptions import DatabaseUnavailable, WebhookRefused
 from .ingest import Delivery, ingest
 from .models import RejectedRequest
 from .rejections import record_rejection
 from .signing import (
+    SIGNATURE_HEADER,
     CpuBudget,
     VerifiedBody,
     normalise_signature_header,
@@ -40,7 +41,6 @@ from .storable import storable_headers
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Kakiyo-Signature"
 ALLOWED_METHODS = "POST, OPTIONS"
 Reason = RejectedRequest.Reason
 

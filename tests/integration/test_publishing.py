@@ -152,7 +152,7 @@ def test_with_the_broker_down_the_view_answers_200_and_the_event_stays_received(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_replay_publishes_its_events_in_batches(shared_broker: str, settings: Any) -> None:
-    from django_kakiyo.replay import replay_events
+    from django_kakiyo.actions import replay_events
 
     from ..factories import stored_event
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from django_kakiyo.spool import import_spool, spool_dir
+from django_kakiyo.spool import FAILED_DIR, SUFFIX, import_spool, spool_dir
 
 
 class Command(BaseCommand):
@@ -25,8 +25,8 @@ class Command(BaseCommand):
             raise CommandError(f"Another process is importing {directory}; try again later.")
         self.stdout.write(
             f"imported {result.imported}, duplicates {result.duplicates}, "
-            f"unreadable {result.failed} (moved to {directory / 'failed'})."
+            f"unreadable {result.failed} (moved to {directory / FAILED_DIR})."
         )
-        left = len(list(directory.glob("*.delivery.json")))
+        left = len(list(directory.glob(f"*{SUFFIX}")))
         if left:
             raise CommandError(f"{left} spooled deliveries left: is the database available?")

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from django_kakiyo.conf import CELERY, THREAD
 from django_kakiyo.dispatch import processing_mode, processing_thread
 from django_kakiyo.sweeper import sweep
 
@@ -35,11 +36,11 @@ class Command(BaseCommand):
             raise CommandError("--older-than must be zero or more seconds.")
         mode = processing_mode()
         result = sweep(older_than)
-        if mode == "thread":
+        if mode == THREAD:
             # The processing thread dies with this command: wait for what it was handed.
             processing_thread.wait_until_idle(timeout=None)
         found, enqueued = result.found, result.enqueued
-        verb = "enqueued" if mode == "celery" else "processed in-process"
+        verb = "enqueued" if mode == CELERY else "processed in-process"
         if result.imported:
             self.stdout.write(f"{result.imported} spooled delivery(ies) imported.")
         self.stdout.write(f"{found} stale event(s) found, {enqueued} {verb}.")

@@ -1,7 +1,7 @@
 """``manage.py kakiyo_webhooks``: register this site with Kakiyo and look after the webhook.
 
 One command with subcommands (``verify``, ``list``, ``create``, ``delete``, ``test``,
-``example``, ``events``), all through :class:`django_kakiyo.client.KakiyoClient`, so setting
+``example``, ``events``), all through :class:`django_kakiyo.kakiyo_api.KakiyoClient`, so setting
 up a project is ``kakiyo_webhooks create --base-url https://crm.example.com`` rather than
 clicks in Kakiyo's dashboard with a secret copied by hand.
 """
@@ -22,9 +22,9 @@ from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import NoReverseMatch, reverse
 
-from django_kakiyo.client import KakiyoClient
 from django_kakiyo.conf import kakiyo_settings
 from django_kakiyo.exceptions import KakiyoAPIError, KakiyoConfigurationError
+from django_kakiyo.kakiyo_api import KakiyoClient
 
 #: The name a webhook gets when ``create`` is not given ``--name``.
 DEFAULT_WEBHOOK_NAME = "django-kakiyo"

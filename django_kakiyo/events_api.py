@@ -22,10 +22,10 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from .actions import replay_events
 from .conf import kakiyo_settings
 from .envelope import parse_timestamp
 from .models import REPLAY_PERMISSION, VIEW_PERMISSION, WebhookEvent
-from .replay import replay_events
 from .storable import has_unstorable
 
 

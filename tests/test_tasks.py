@@ -2,7 +2,7 @@
 
 ``tests/integration/test_celery_worker.py`` runs these tasks in real workers, out of reach of
 coverage; these pin each task's contract: what it returns, and a failed attempt with attempts
-left becoming a Celery retry.
+left becoming a retry message sent through the fail-fast publisher, with its countdown.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from celery.exceptions import Retry
 
-from django_kakiyo import signals
+from django_kakiyo import signals, tasks
 from django_kakiyo.models import WebhookEvent
 from django_kakiyo.tasks import process_event_task, requeue_stale_events_task
 
@@ -50,11 +49,16 @@ def test_process_event_task_processes_once_and_returns_the_status(receiver: Rece
     assert receiver.calls == [event.pk]
 
 
-def test_a_failed_attempt_with_attempts_left_is_a_celery_retry(receiver: Receiver) -> None:
+def test_a_failed_attempt_with_attempts_left_is_published_again(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retries: list[tuple[int, float]] = []
+    monkeypatch.setattr(tasks, "publish_retry", lambda *call: retries.append(call) or True)
     receiver.failures = 1
     event = stored_event()
-    with pytest.raises(Retry):
-        process_event_task(event.pk)
+    assert process_event_task(event.pk) == WebhookEvent.Status.QUEUED
+    assert [event_id for event_id, _ in retries] == [event.pk]
+    assert retries[0][1] > 0
     event.refresh_from_db()
     assert event.status == WebhookEvent.Status.QUEUED
     assert event.attempts == 1

@@ -1,4 +1,5 @@
-"""Operator actions on stored events, shared by the admin, the API and the commands.
+"""Operator actions on stored events, replay and ignore, shared by the admin, the API and the
+commands.
 
 Each action is recorded in the event's ``history``, so the detail page tells who replayed or
 ignored an event and when.
@@ -16,20 +17,7 @@ from django.utils import timezone
 
 from .dispatch import enqueue_many
 from .models import WebhookEvent
-
-Status = WebhookEvent.Status
-
-#: Events that can be replayed: anything not invalid (no usable envelope) and not in a
-#: worker's hands right now.
-REPLAYABLE = (
-    Status.RECEIVED,
-    Status.QUEUED,
-    Status.PROCESSED,
-    Status.FAILED,
-    Status.IGNORED,
-)
-#: Events that can still be ignored: those not yet processed.
-IGNORABLE = (Status.RECEIVED, Status.QUEUED, Status.FAILED)
+from .status import IGNORABLE, REPLAYABLE, Status
 
 
 @dataclass(frozen=True)

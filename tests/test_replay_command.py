@@ -1,4 +1,4 @@
-"""``manage.py kakiyo_reprocess``."""
+"""``manage.py kakiyo_replay``, and ``kakiyo_reprocess``, its earlier name."""
 
 from __future__ import annotations
 
@@ -75,3 +75,12 @@ def test_errors(args: list[str], message: str) -> None:
 def test_invalid_events_are_skipped(settings: Any) -> None:
     stored_event(status="invalid")
     assert "replayed 0 event(s); skipped 1" in run("--status", "invalid")
+
+
+def test_kakiyo_replay_is_the_same_command_under_the_one_verb() -> None:
+    failed = stored_event(status="failed", attempts=5)
+    out = StringIO()
+    call_command("kakiyo_replay", "--id", str(failed.pk), stdout=out)
+    assert "replayed 1 event(s)" in out.getvalue()
+    failed.refresh_from_db()
+    assert failed.history[-1]["by"] == "command:kakiyo_replay"
