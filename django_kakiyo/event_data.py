@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from .envelope import parse_timestamp
 from .event_ids import find_ids, lookup
@@ -54,10 +54,14 @@ class EventData:
         """The same, from ``data`` alone."""
         return cls.from_payload({"data": data})
 
+    #: The text fields a family adds: attribute -> its places in ``data``; the first place
+    #: that holds text gives the value, else "".
+    texts: ClassVar[dict[str, tuple[tuple[str, ...], ...]]] = {}
+
     @classmethod
     def _fields(cls, data: Mapping[str, Any]) -> dict[str, Any]:
         """The values of the fields a subclass adds."""
-        return {}
+        return {name: _first_text(data, places) for name, places in cls.texts.items()}
 
     def __getitem__(self, key: str) -> Any:
         return self.raw[key]
@@ -83,8 +87,9 @@ class EventData:
         return AgentView(self.raw.get("agent"), self.agent_id)
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+def _first_text(data: Mapping[str, Any], places: tuple[tuple[str, ...], ...]) -> str:
+    values = (lookup(data, place) for place in places)
+    return next((value for value in values if isinstance(value, str)), "")
 
 
 @dataclass(frozen=True)
@@ -103,12 +108,9 @@ class MessageData(ProspectEventData):
 
     message: str = ""
 
-    @classmethod
-    def _fields(cls, data: Mapping[str, Any]) -> dict[str, Any]:
-        message = data.get("message")
-        if not isinstance(message, str):
-            message = lookup(data, ("conversation", "lastMessage"))
-        return {"message": _text(message)}
+    texts: ClassVar[dict[str, tuple[tuple[str, ...], ...]]] = {
+        "message": (("message",), ("conversation", "lastMessage"))
+    }
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,7 @@ class QualificationData(ProspectEventData):
 
     reason: str = ""
 
-    @classmethod
-    def _fields(cls, data: Mapping[str, Any]) -> dict[str, Any]:
-        return {"reason": _text(data.get("reason"))}
+    texts: ClassVar[dict[str, tuple[tuple[str, ...], ...]]] = {"reason": (("reason",),)}
 
 
 @dataclass(frozen=True)
@@ -141,9 +141,6 @@ class AgentData(EventData):
 
     status: str = ""
 
-    @classmethod
-    def _fields(cls, data: Mapping[str, Any]) -> dict[str, Any]:
-        status = data.get("status")
-        if not isinstance(status, str):
-            status = lookup(data, ("agent", "status"))
-        return {"status": _text(status)}
+    texts: ClassVar[dict[str, tuple[tuple[str, ...], ...]]] = {
+        "status": (("status",), ("agent", "status"))
+    }

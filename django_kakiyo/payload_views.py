@@ -2,18 +2,19 @@
 
 ``data.prospect``, ``data.campaign``, ``data.conversation``, ``data.agent`` and what they hold.
 A part the payload lacks reads as None: a view of an absent object is falsy and every field of
-it is None, so ``data.prospect.location.city`` never raises.
+it is None, so ``data.prospect.location.city`` never raises. A value of the wrong JSON type
+reads as None too (``"150"`` is not a count).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar, overload
 
 from .envelope import parse_timestamp
 
-V = TypeVar("V", bound="View")
+T = TypeVar("T")
 
 
 class View:
@@ -38,27 +39,59 @@ class View:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({dict(self._raw)!r})"
 
-    def _text(self, key: str) -> str | None:
-        value = self._raw.get(key)
-        return value if isinstance(value, str) else None
 
-    def _count(self, key: str) -> int | None:
-        value = self._raw.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        return int(value) if float(value).is_integer() else None
+class Field(Generic[T]):
+    """One key of a view's object, read as ``T`` (or None): a typed, read-only attribute."""
 
-    def _number(self, key: str) -> float | None:
-        value = self._raw.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return None
-        return float(value)
+    def __init__(self, key: str, read: Callable[[Any], T]) -> None:
+        self.key = key
+        self.read = read
 
-    def _moment(self, key: str) -> dt.datetime | None:
-        return parse_timestamp(self._raw.get(key))
+    @overload
+    def __get__(self, view: None, owner: type[View]) -> Field[T]: ...
+    @overload
+    def __get__(self, view: View, owner: type[View]) -> T: ...
+    def __get__(self, view: View | None, owner: type[View]) -> Field[T] | T:
+        return self if view is None else self.read(view.raw.get(self.key))
 
-    def _view(self, key: str, kind: type[V]) -> V:
-        return kind(self._raw.get(key))
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def text(key: str) -> Field[str | None]:
+    return Field(key, _text)
+
+
+def count(key: str) -> Field[int | None]:
+    return Field(key, _count)
+
+
+def number(key: str) -> Field[float | None]:
+    return Field(key, _number)
+
+
+def moment(key: str) -> Field[dt.datetime | None]:
+    return Field(key, parse_timestamp)
+
+
+V = TypeVar("V", bound=View)
+
+
+def nested(key: str, kind: type[V]) -> Field[V]:
+    return Field(key, kind)
 
 
 class IdentifiedView(View):
@@ -78,130 +111,55 @@ class IdentifiedView(View):
 
 
 class LocationView(View):
-    @property
-    def city(self) -> str | None:
-        return self._text("city")
-
-    @property
-    def country(self) -> str | None:
-        return self._text("country")
+    city = text("city")
+    country = text("country")
 
 
 class ProspectView(IdentifiedView):
     """``data.prospect``: who the event is about."""
 
-    @property
-    def name(self) -> str | None:
-        return self._text("name")
-
-    @property
-    def email(self) -> str | None:
-        return self._text("email")
-
-    @property
-    def headline(self) -> str | None:
-        return self._text("headline")
-
-    @property
-    def url(self) -> str | None:
-        return self._text("url")
-
-    @property
-    def qualification(self) -> str | None:
-        return self._text("qualification")
-
-    @property
-    def qualified_at(self) -> dt.datetime | None:
-        return self._moment("qualifiedAt")
-
-    @property
-    def qualified_by(self) -> str | None:
-        return self._text("qualifiedBy")
-
-    @property
-    def location(self) -> LocationView:
-        return self._view("location", LocationView)
+    name = text("name")
+    email = text("email")
+    headline = text("headline")
+    url = text("url")
+    location = nested("location", LocationView)
+    qualification = text("qualification")
+    qualified_at = moment("qualifiedAt")
+    qualified_by = text("qualifiedBy")
 
 
 class StatsView(View):
     """``data.campaign.stats``: a completed campaign's numbers."""
 
-    @property
-    def prospects(self) -> int | None:
-        return self._count("prospects")
-
-    @property
-    def messages(self) -> int | None:
-        return self._count("messages")
-
-    @property
-    def responses(self) -> int | None:
-        return self._count("responses")
-
-    @property
-    def qualified(self) -> int | None:
-        return self._count("qualified")
-
-    @property
-    def closed(self) -> int | None:
-        return self._count("closed")
-
-    @property
-    def conversion_rate(self) -> float | None:
-        return self._number("conversionRate")
-
-    @property
-    def response_rate(self) -> float | None:
-        return self._number("responseRate")
+    prospects = count("prospects")
+    messages = count("messages")
+    responses = count("responses")
+    qualified = count("qualified")
+    closed = count("closed")
+    conversion_rate = number("conversionRate")
+    response_rate = number("responseRate")
 
 
 class CampaignView(IdentifiedView):
     """``data.campaign``."""
 
-    @property
-    def name(self) -> str | None:
-        return self._text("name")
-
-    @property
-    def status(self) -> str | None:
-        return self._text("status")
-
-    @property
-    def completed_at(self) -> dt.datetime | None:
-        return self._moment("completedAt")
-
-    @property
-    def duration(self) -> str | None:
-        return self._text("duration")
-
-    @property
-    def stats(self) -> StatsView:
-        return self._view("stats", StatsView)
+    name = text("name")
+    status = text("status")
+    completed_at = moment("completedAt")
+    duration = text("duration")
+    stats = nested("stats", StatsView)
 
 
 class ConversationView(IdentifiedView):
     """``data.conversation`` (the LinkedIn chat; ``data.chat`` is read the same way)."""
 
-    @property
-    def message_count(self) -> int | None:
-        return self._count("messageCount")
-
-    @property
-    def last_message(self) -> str | None:
-        return self._text("lastMessage")
-
-    @property
-    def last_activity(self) -> dt.datetime | None:
-        return self._moment("lastActivity")
+    message_count = count("messageCount")
+    last_message = text("lastMessage")
+    last_activity = moment("lastActivity")
 
 
 class AgentView(IdentifiedView):
     """``data.agent``: the Kakiyo agent the event is about or came from."""
 
-    @property
-    def name(self) -> str | None:
-        return self._text("name")
-
-    @property
-    def status(self) -> str | None:
-        return self._text("status")
+    name = text("name")
+    status = text("status")

@@ -163,6 +163,13 @@ def _verified(
     )
 
 
+def _matching(
+    signed: bytes, expected: bytes, secrets: list[SigningSecret]
+) -> SigningSecret | None:
+    """The secret whose HMAC of ``signed`` is ``expected`` (compared in constant time)."""
+    return next((s for s in secrets if hmac.compare_digest(s.digest(signed), expected)), None)
+
+
 def verify_raw(
     body: bytes, header: str | None, secrets: Sequence[str | SigningSecret]
 ) -> VerifiedBody | None:
@@ -177,10 +184,8 @@ def verify_raw(
     if expected is None:
         return None
     body = bytes(body)
-    for secret in usable:
-        if hmac.compare_digest(secret.digest(body), expected):
-            return _verified(body, "raw", secret, NOT_PARSED)
-    return None
+    secret = _matching(body, expected, usable)
+    return None if secret is None else _verified(body, "raw", secret, NOT_PARSED)
 
 
 def verify_canonical(
@@ -203,10 +208,8 @@ def verify_canonical(
         return None
     if canonical == body:
         return None  # same bytes as the raw check
-    for secret in usable:
-        if hmac.compare_digest(secret.digest(canonical), expected):
-            return _verified(canonical, "canonical", secret, payload)
-    return None
+    secret = _matching(canonical, expected, usable)
+    return None if secret is None else _verified(canonical, "canonical", secret, payload)
 
 
 def verify_signature(

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.dispatch import Signal
 from django.urls import reverse
+from django.utils import timezone
 
+from django_kakiyo.models import WebhookEvent
 from django_kakiyo.signing import compute_signature
 
 # The fixture users enable the same way (tests/test_testing_helpers.py uses it).
@@ -60,3 +64,54 @@ def post_body(client: Any, webhook_url: str) -> Any:
 
 def on_postgresql() -> bool:
     return connection.vendor == "postgresql"
+
+
+# -- receivers and stored events for processing tests -----------------------------------------
+
+
+class Recorder:
+    """A receiver that records its calls and raises while ``failures`` is positive."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.failures = failures
+        # Django's send_robust logs failures by the receiver's __qualname__.
+        self.__qualname__ = f"Recorder(failures={failures})"
+
+    def __call__(self, sender: Any, **kwargs: Any) -> None:
+        self.calls.append(kwargs)
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("receiver exploded")
+
+
+@pytest.fixture
+def connect() -> Iterator[Any]:
+    connected: list[tuple[Signal, Recorder]] = []
+
+    def attach(signal: Signal, failures: int = 0) -> Recorder:
+        recorder = Recorder(failures)
+        signal.connect(recorder, weak=False)
+        connected.append((signal, recorder))
+        return recorder
+
+    yield attach
+    for signal, recorder in connected:
+        signal.disconnect(recorder)
+
+
+def make_event(event_type: str = "linkedin.message.received", **data: Any) -> WebhookEvent:
+    now = timezone.now()
+    payload = {"event": event_type, "data": {"prospectId": "p_1", "message": "hi", **data}}
+    return WebhookEvent.objects.create(
+        event_type=event_type,
+        payload=payload,
+        raw_body=b"{}",
+        dedup_key=f"{event_type}-{WebhookEvent.objects.count()}-{now.timestamp()}",
+        next_attempt_at=now,
+        prospect_id="p_1",
+    )
+
+
+def make_due(event: WebhookEvent) -> None:
+    WebhookEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())

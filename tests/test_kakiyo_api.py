@@ -16,8 +16,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from django_kakiyo.client import KakiyoClient, parse_retry_after
 from django_kakiyo.exceptions import KakiyoAPIError, KakiyoConfigurationError
+from django_kakiyo.kakiyo_api import KakiyoClient, parse_retry_after
 
 #: 40 characters, like Kakiyo's keys; distinctive, so a leak is easy to spot.
 API_KEY = "kky_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
@@ -619,3 +619,10 @@ def test_bad_settings_name_the_setting(settings: Any, key: str, value: Any, sett
     with pytest.raises(KakiyoConfigurationError) as raised:
         KakiyoClient()
     assert raised.value.setting == setting
+
+
+def test_the_client_keeps_its_earlier_module_name() -> None:
+    from django_kakiyo import client, kakiyo_api
+
+    assert client.KakiyoClient is kakiyo_api.KakiyoClient
+    assert client.LIST_WEBHOOKS_PATH == kakiyo_api.LIST_WEBHOOKS_PATH == "/webhooks"

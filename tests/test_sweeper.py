@@ -1,0 +1,75 @@
+"""The sweeper: lost events found, enqueued again, and the kakiyo_requeue command."""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from django_kakiyo import signals
+from django_kakiyo.dispatch import requeue_stale_events, stale_events
+from django_kakiyo.models import WebhookEvent
+
+from .conftest import make_event
+
+Status = WebhookEvent.Status
+
+
+@pytest.mark.django_db
+def test_sweeper_finds_only_lost_events(settings: Any) -> None:
+    settings.KAKIYO = {**settings.KAKIYO, "REQUEUE_AFTER": 60, "PROCESSING_TIMEOUT": 600}
+    now = timezone.now()
+    ago = lambda seconds: now - dt.timedelta(seconds=seconds)  # noqa: E731
+    lost = make_event()
+    WebhookEvent.objects.filter(pk=lost.pk).update(next_attempt_at=ago(61))
+    fresh = make_event()
+    retry_lost = make_event()
+    WebhookEvent.objects.filter(pk=retry_lost.pk).update(status="queued", next_attempt_at=ago(90))
+    retry_pending = make_event()
+    WebhookEvent.objects.filter(pk=retry_pending.pk).update(
+        status="queued", next_attempt_at=now + dt.timedelta(seconds=30)
+    )
+    abandoned = make_event()
+    WebhookEvent.objects.filter(pk=abandoned.pk).update(
+        status="processing", status_changed_at=ago(601)
+    )
+    working = make_event()
+    WebhookEvent.objects.filter(pk=working.pk).update(
+        status="processing", status_changed_at=ago(5)
+    )
+    done = make_event()
+    WebhookEvent.objects.filter(pk=done.pk).update(status="processed", next_attempt_at=ago(999))
+
+    assert stale_events() == [lost.pk, retry_lost.pk, abandoned.pk]
+    assert stale_events(older_than=0) == [lost.pk, fresh.pk, retry_lost.pk, abandoned.pk]
+    assert fresh.pk and retry_pending.pk and working.pk and done.pk
+
+
+@pytest.mark.django_db
+def test_requeue_processes_lost_events_in_process(connect: Any) -> None:
+    receiver = connect(signals.linkedin_message_received)
+    event = make_event()
+    assert requeue_stale_events(older_than=0) == (1, 1)
+    assert WebhookEvent.objects.get(pk=event.pk).status == Status.PROCESSED
+    assert len(receiver.calls) == 1
+
+
+@pytest.mark.django_db
+def test_kakiyo_requeue_command(connect: Any) -> None:
+    make_event()
+    out = StringIO()
+    call_command("kakiyo_requeue", "--older-than", "0", stdout=out)
+    assert "1 stale event(s) found, 1 processed in-process." in out.getvalue()
+    out = StringIO()
+    call_command("kakiyo_requeue", stdout=out)
+    assert "0 stale event(s) found" in out.getvalue()
+
+
+def test_kakiyo_requeue_rejects_a_negative_age() -> None:
+    with pytest.raises(CommandError, match="zero or more"):
+        call_command("kakiyo_requeue", "--older-than", "-1")
