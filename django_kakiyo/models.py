@@ -9,13 +9,13 @@ instead of each writing its own ``Q`` objects over the statuses.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .date_hierarchy import CheapDatetimesQuerySet
 from .envelope import MAX_EVENT_TYPE_LENGTH
 from .event_ids import MAX_ID_LENGTH
 from .status import PENDING, PRUNABLE, UNFINISHED, Status
@@ -31,7 +31,7 @@ def claim_expiry(claimed_at: dt.datetime, timeout: float) -> dt.datetime:
     return claimed_at + dt.timedelta(seconds=timeout)
 
 
-class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
+class WebhookEventQuerySet(CheapDatetimesQuerySet["WebhookEvent"]):
     def pending(self) -> WebhookEventQuerySet:
         """Received or queued: waiting for a worker."""
         return self.filter(status__in=PENDING)
@@ -72,55 +72,6 @@ class WebhookEventQuerySet(models.QuerySet["WebhookEvent"]):
     def prunable(self, cutoff: dt.datetime) -> WebhookEventQuerySet:
         """Finished events received before ``cutoff``, which retention may delete."""
         return self.filter(received_at__lt=cutoff, status__in=PRUNABLE)
-
-    # The admin's date hierarchy.
-
-    def datetimes(  # type: ignore[override]
-        self, field_name: str, kind: str, order: str = "ASC", tzinfo: Any = None
-    ) -> list[dt.datetime]:
-        """The periods (year, month or day) that hold at least one event, found cheaply.
-
-        The admin's date hierarchy asks for these; Django's own query is a DISTINCT over a
-        truncation of every row, which reads the whole table. On a large set this walks the
-        index instead: one ``ORDER BY field LIMIT 1`` per period that holds events, each
-        jumping from the end of one period to the first event after it.
-        """
-        if kind not in ("year", "month", "day") or self._is_small():
-            return list(super().datetimes(field_name, kind, order, tzinfo))  # type: ignore[arg-type]
-        zone = tzinfo or timezone.get_current_timezone()
-        ordered = self.order_by(field_name).values_list(field_name, flat=True)
-        found = []
-        moment = ordered.first()
-        while moment is not None:
-            start = _period_start(moment.astimezone(zone), kind)
-            found.append(start)
-            moment = ordered.filter(**{f"{field_name}__gte": _next_period(start, kind)}).first()
-        return found if order == "ASC" else found[::-1]
-
-    #: Up to this many rows, Django's own DISTINCT is the cheaper way.
-    small_set = 1000
-
-    def _is_small(self) -> bool:
-        """Whether the set has at most ``small_set`` rows, counting no further than that."""
-        return self.order_by()[: self.small_set + 1].count() <= self.small_set
-
-
-def _period_start(moment: dt.datetime, kind: str) -> dt.datetime:
-    day = moment.day if kind == "day" else 1
-    month = moment.month if kind in ("month", "day") else 1
-    naive = dt.datetime(moment.year, month, day)
-    return timezone.make_aware(naive, moment.tzinfo)
-
-
-def _next_period(start: dt.datetime, kind: str) -> dt.datetime:
-    naive = start.replace(tzinfo=None)
-    if kind == "day":
-        naive += dt.timedelta(days=1)
-    elif kind == "month":
-        naive = naive.replace(year=naive.year + naive.month // 12, month=naive.month % 12 + 1)
-    else:
-        naive = naive.replace(year=naive.year + 1)
-    return timezone.make_aware(naive, start.tzinfo)
 
 
 class WebhookEvent(models.Model):
@@ -236,6 +187,13 @@ class WebhookEvent(models.Model):
             models.Index(fields=["status", "-received_at"], name="kakiyo_event_status_idx"),
             models.Index(fields=["team_id", "-received_at"], name="kakiyo_event_team_idx"),
             models.Index(fields=["prospect_id"], name="kakiyo_event_prospect_idx"),
+            # Per-prospect ordering asks "is an earlier event of this prospect unfinished?" at
+            # every claim: only unfinished events are in this index, so it stays small.
+            models.Index(
+                fields=["prospect_id", "id"],
+                condition=Q(status__in=UNFINISHED),
+                name="kakiyo_event_unfinished_idx",
+            ),
             models.Index(fields=["campaign_id"], name="kakiyo_event_campaign_idx"),
             models.Index(fields=["chat_id"], name="kakiyo_event_chat_idx"),
             models.Index(fields=["agent_id"], name="kakiyo_event_agent_idx"),
@@ -257,6 +215,50 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type or _('(no event type)')} #{self.pk}"
+
+
+class ReceiverOutcome(models.Model):
+    """What one receiver did with one event: so a retry runs only the receivers that failed.
+
+    Written in the same transaction as the receiver's own database work (its savepoint): a
+    ``succeeded`` row commits exactly with what the receiver wrote, and a receiver whose row
+    says ``succeeded`` is not run again by an automatic retry. Receivers are named by their
+    dotted path (``module.qualname``).
+    """
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+
+    event = models.ForeignKey(
+        WebhookEvent,
+        on_delete=models.CASCADE,
+        related_name="receiver_outcomes",
+        verbose_name=_("webhook event"),
+    )
+    receiver = models.CharField(_("receiver"), max_length=255)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("receiver outcome")
+        verbose_name_plural = _("receiver outcomes")
+        ordering = ["event", "receiver"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "receiver"], name="kakiyo_outcome_event_receiver_uniq"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["receiver", "status", "-updated_at"], name="kakiyo_outcome_receiver_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.receiver}: {self.status} (event #{self.event_id})"
 
 
 class RejectedRequest(models.Model):

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     (
         "foundations (nothing of ours)",
         ["__init__", "exceptions", "javascript_json", "storable", "validators", "backoff",
-         "background", "status"],
+         "background", "status", "date_hierarchy"],
     ),
     ("signatures and ids", ["signing", "event_ids"]),
     ("settings", ["conf"]),
