@@ -7,6 +7,7 @@ the spool directory is usable and private, whether retention undoes replay prote
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,8 @@ from .exceptions import KakiyoConfigurationError
 
 #: Shorter secrets are accepted but warned about: Kakiyo generates long random ones.
 MIN_SECRET_LENGTH = 16
+#: Shorter monitoring tokens are accepted but warned about: anyone may try to guess one.
+MIN_TOKEN_LENGTH = 24
 
 
 @register(Tags.security)
@@ -68,6 +71,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         messages += _check_spool(user.get("SPOOL_DIR"))
     if not broken & {"RETENTION", "REPLAY_WINDOW"}:
         messages += _check_retention(user)
+    if "METRICS" not in broken:
+        messages += _check_monitoring(user)
     if user.get("PROCESSING") == "inline" and not settings.DEBUG:
         messages.append(
             Warning(
@@ -77,6 +82,35 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 hint="Use 'thread' (the default without a broker: receivers run after the "
                 "response) or 'celery'. 'inline' is for tests.",
                 id="django_kakiyo.W005",
+            )
+        )
+    return messages
+
+
+def prometheus_client_installed() -> bool:
+    return importlib.util.find_spec("prometheus_client") is not None
+
+
+def _check_monitoring(user: Mapping[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if user.get("METRICS") is True and not prometheus_client_installed():
+        messages.append(
+            Error(
+                "KAKIYO['METRICS'] is True, but prometheus_client is not installed: metrics/ "
+                "cannot answer.",
+                hint='pip install "django-kakiyo[metrics]", or set METRICS to None (served '
+                "when prometheus_client is installed) or False.",
+                id="django_kakiyo.E016",
+            )
+        )
+    token = user.get("MONITORING_TOKEN")
+    if isinstance(token, str) and 0 < len(token.strip()) < MIN_TOKEN_LENGTH:
+        messages.append(
+            Warning(
+                f"KAKIYO['MONITORING_TOKEN'] is shorter than {MIN_TOKEN_LENGTH} characters.",
+                hint="Use a long random token, e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'.",
+                id="django_kakiyo.W007",
             )
         )
     return messages

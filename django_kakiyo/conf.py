@@ -20,6 +20,14 @@ from . import validators as v
 from .exceptions import KakiyoConfigurationError
 from .signing import SigningSecret
 
+#: ``KAKIYO['HEALTH']``'s keys and defaults; a project's value is merged over them.
+HEALTH_DEFAULTS: dict[str, int] = {
+    "MAX_WAIT": 300,
+    "MAX_FAILED_LAST_HOUR": 0,
+    "MAX_BACKLOG": 10_000,
+    "SIGNATURE_FAILURES": 3,
+}
+
 #: Where receivers run (``PROCESSING``): chosen by whether a broker is configured, a Celery
 #: worker, a background thread of the web process, or the request itself.
 AUTO, CELERY, THREAD, INLINE = "auto", "celery", "thread", "inline"
@@ -129,7 +137,18 @@ SETTINGS: tuple[Setting, ...] = (
         _OPTIONAL_NUMBER,
     ),
     Setting(
-        "REJECTED_BODY_PREFIX_BYTES", 2048, "How much of a refused body is kept.", _NUMBER
+        "REJECTED_BODY_PREFIX_BYTES", 2048,
+        "How much of a refused body is kept, from its start (a refused request that carried "
+        "a well-formed signature may keep its whole body: ``REJECTED_SIGNED_BODIES_BYTES``).",
+        _NUMBER,
+    ),
+    Setting(
+        "REJECTED_SIGNED_BODIES_BYTES", 16 * 1024 * 1024,
+        "Bytes of whole bodies the refused requests that carried a well-formed signature may "
+        "keep, for the whole table: a botched secret rotation's deliveries can be verified "
+        "again (``kakiyo_reverify``). Oldest bodies are cut back to their prefix first; "
+        "``0`` keeps none.",
+        _NUMBER,
     ),
     Setting(
         "STORED_HEADERS_MAX_BYTES", 4096,
@@ -205,6 +224,31 @@ SETTINGS: tuple[Setting, ...] = (
         "permissions it always requires (view to read, replay to replay).",
         ((v.importable_list, "E012"),),
         "For example ['rest_framework.permissions.IsAuthenticated'].",
+    ),
+    # -- monitoring ---------------------------------------------------------------------------
+    Setting(
+        "HEALTH", {},
+        "Thresholds of ``health/``, merged over the defaults: ``MAX_WAIT`` (seconds the "
+        "oldest unprocessed event may wait before the status is degraded, 300), "
+        "``MAX_FAILED_LAST_HOUR`` (events that may end failed in an hour before it is "
+        "degraded, 0), ``MAX_BACKLOG`` (waiting or processing events past which it is "
+        "failing, 10000) and ``SIGNATURE_FAILURES`` (consecutive refusals of well-formed "
+        "signatures that put the webhook at risk, 3).",
+        ((v.thresholds(HEALTH_DEFAULTS), "E014"),),
+        "For example {'MAX_WAIT': 600, 'MAX_BACKLOG': 50000}.",
+    ),
+    Setting(
+        "MONITORING_TOKEN", None,
+        "A bearer token for ``health/`` and ``metrics/`` (``Authorization: Bearer <token>``), "
+        "for probes and Prometheus; a session of a user with the view permission on events "
+        "works too. ``None``: sessions only.",
+        ((v.optional(v.str_type), "E015"),), "Set it from an environment variable.", True,
+    ),
+    Setting(
+        "METRICS", None,
+        "Serve ``metrics/`` (Prometheus): ``True`` (needs ``django-kakiyo[metrics]``; a check "
+        "error without it), ``False`` (404), or ``None``: when prometheus_client is installed.",
+        ((v.optional(v.bool_type), "E016"),), "True, False or None.",
     ),
     # -- the Kakiyo REST API ------------------------------------------------------------------
     Setting(
@@ -301,6 +345,15 @@ class KakiyoSettings:
     def secret_teams(self) -> dict[str, str | None]:
         """Every configured secret mapped to its team; see :meth:`signing_secrets`."""
         return {secret.value: secret.team for secret in self.signing_secrets()}
+
+    def health(self) -> dict[str, int]:
+        """``HEALTH`` merged over :data:`HEALTH_DEFAULTS`."""
+        return {**HEALTH_DEFAULTS, **self.HEALTH}
+
+    def monitoring_token(self) -> str | None:
+        """``MONITORING_TOKEN``, or None when unset or blank (an unset environment variable)."""
+        token = self.MONITORING_TOKEN
+        return token if token and token.strip() else None
 
     def api_permission_classes(self) -> list[type[Any]]:
         """``API_PERMISSION_CLASSES`` imported, once per value of the setting."""

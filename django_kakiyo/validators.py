@@ -104,6 +104,27 @@ def str_type(value: Any) -> str | None:
     return None if isinstance(value, str) else "must be a string"
 
 
+def bool_type(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be True or False"
+
+
+def thresholds(defaults: Mapping[str, float]) -> Rule:
+    """A dict of some of ``defaults``' keys, each a non-negative number (merged over them)."""
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, Mapping):
+            return "must be a dict"
+        unknown = sorted(set(map(str, value)) - set(defaults))
+        if unknown:
+            return f"has unknown keys {', '.join(unknown)} (known: {', '.join(defaults)})"
+        for key, item in value.items():
+            if non_negative_number(item) is not None:
+                return f"[{key!r}] must be a non-negative number, not {item!r}"
+        return None
+
+    return check
+
+
 def http_url(value: Any) -> str | None:
     if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https"):
         return "must be an http(s) URL"

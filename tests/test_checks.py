@@ -57,6 +57,19 @@ def test_team_secrets_alone_are_enough(settings: Any) -> None:
         ({"WEBHOOK_SECRETS": ["x" * 20], "API_BASE_URL": "ftp://x"}, ["django_kakiyo.E013"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "API_KEY": 42}, ["django_kakiyo.E013"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "RETENTION": 30}, ["django_kakiyo.W004"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "HEALTH": 300}, ["django_kakiyo.E014"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "HEALTH": {"MAX_WAITT": 1}}, ["django_kakiyo.E014"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "HEALTH": {"MAX_WAIT": -1}}, ["django_kakiyo.E014"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "HEALTH": {"MAX_BACKLOG": 10}}, []),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "MONITORING_TOKEN": 42}, ["django_kakiyo.E015"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "MONITORING_TOKEN": "short"}, ["django_kakiyo.W007"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "MONITORING_TOKEN": ""}, []),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "METRICS": "yes"}, ["django_kakiyo.E016"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "METRICS": True}, []),
+        (
+            {"WEBHOOK_SECRETS": ["x" * 20], "REJECTED_SIGNED_BODIES_BYTES": -1},
+            ["django_kakiyo.E006"],
+        ),
         (
             {"WEBHOOK_SECRETS": ["x" * 20], "RETENTION": 30, "REPLAY_WINDOW": 3600},
             ["django_kakiyo.W004"],
@@ -116,3 +129,28 @@ def test_no_secret_is_only_a_warning_in_development(settings: Any) -> None:
     call_command("check", stdout=out, stderr=StringIO())  # does not raise: commands run
     settings.DEBUG = False
     assert ids(settings, {}) == ["django_kakiyo.E004"]
+
+
+def test_metrics_wanted_without_prometheus_client_is_an_error(
+    settings: Any, monkeypatch: Any
+) -> None:
+    from django_kakiyo import checks
+
+    monkeypatch.setattr(checks, "prometheus_client_installed", lambda: False)
+    assert ids(settings, {"WEBHOOK_SECRETS": ["x" * 20], "METRICS": True}) == [
+        "django_kakiyo.E016"
+    ]
+    assert ids(settings, {"WEBHOOK_SECRETS": ["x" * 20], "METRICS": None}) == []
+
+
+def test_health_thresholds_merge_over_the_defaults(settings: Any) -> None:
+    from django_kakiyo.conf import HEALTH_DEFAULTS, kakiyo_settings
+
+    settings.KAKIYO = {"HEALTH": {"MAX_WAIT": 60}}
+    assert kakiyo_settings.health() == {**HEALTH_DEFAULTS, "MAX_WAIT": 60}
+
+
+def test_a_monitoring_token_is_never_echoed(settings: Any) -> None:
+    settings.KAKIYO = {"WEBHOOK_SECRETS": ["x" * 20], "MONITORING_TOKEN": ["tok-secret-value"]}
+    text = " ".join(f"{m.msg} {m.hint}" for m in check_settings())
+    assert "tok-secret-value" not in text
