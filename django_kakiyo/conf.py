@@ -20,13 +20,9 @@ from . import validators as v
 from .exceptions import KakiyoConfigurationError
 from .signing import SigningSecret
 
-#: ``KAKIYO['HEALTH']``'s keys and defaults; a project's value is merged over them.
-HEALTH_DEFAULTS: dict[str, int] = {
-    "MAX_WAIT": 300,
-    "MAX_FAILED_LAST_HOUR": 0,
-    "MAX_BACKLOG": 10_000,
-    "SIGNATURE_FAILURES": 3,
-}
+#: ``KAKIYO['HEALTH']``'s keys and defaults (seconds, events, events, refusals).
+HEALTH_DEFAULTS = {"MAX_WAIT": 300, "MAX_FAILED_LAST_HOUR": 0, "MAX_BACKLOG": 10_000,
+                   "SIGNATURE_FAILURES": 3}  # fmt: skip
 
 #: Where receivers run (``PROCESSING``): chosen by whether a broker is configured, a Celery
 #: worker, a background thread of the web process, or the request itself.
@@ -136,18 +132,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Cap on the ``RejectedRequest`` table (oldest rows go first); ``None`` for no cap.",
         _OPTIONAL_NUMBER,
     ),
+    Setting("REJECTED_BODY_PREFIX_BYTES", 2048, "Bytes of a refused body kept.", _NUMBER),
     Setting(
-        "REJECTED_BODY_PREFIX_BYTES", 2048,
-        "How much of a refused body is kept, from its start (a refused request that carried "
-        "a well-formed signature may keep its whole body: ``REJECTED_SIGNED_BODIES_BYTES``).",
-        _NUMBER,
-    ),
-    Setting(
-        "REJECTED_SIGNED_BODIES_BYTES", 16 * 1024 * 1024,
-        "Bytes of whole bodies the refused requests that carried a well-formed signature may "
-        "keep, for the whole table: a botched secret rotation's deliveries can be verified "
-        "again (``kakiyo_reverify``). Oldest bodies are cut back to their prefix first; "
-        "``0`` keeps none.",
+        "REJECTED_SIGNED_BODIES_BYTES", 16 * 1024**2,
+        "Whole bodies of refused requests with a well-formed signature, in bytes for the "
+        "whole table (for ``kakiyo_reverify``); oldest cut back to their prefix first.",
         _NUMBER,
     ),
     Setting(
@@ -228,26 +217,19 @@ SETTINGS: tuple[Setting, ...] = (
     # -- monitoring ---------------------------------------------------------------------------
     Setting(
         "HEALTH", {},
-        "Thresholds of ``health/``, merged over the defaults: ``MAX_WAIT`` (seconds the "
-        "oldest unprocessed event may wait before the status is degraded, 300), "
-        "``MAX_FAILED_LAST_HOUR`` (events that may end failed in an hour before it is "
-        "degraded, 0), ``MAX_BACKLOG`` (waiting or processing events past which it is "
-        "failing, 10000) and ``SIGNATURE_FAILURES`` (consecutive refusals of well-formed "
-        "signatures that put the webhook at risk, 3).",
-        ((v.thresholds(HEALTH_DEFAULTS), "E014"),),
-        "For example {'MAX_WAIT': 600, 'MAX_BACKLOG': 50000}.",
+        "Thresholds of ``health/``, merged over :data:`HEALTH_DEFAULTS` (the monitoring "
+        "guide says what each means).",
+        ((v.thresholds(HEALTH_DEFAULTS), "E014"),), "For example {'MAX_WAIT': 600}.",
     ),
     Setting(
         "MONITORING_TOKEN", None,
-        "A bearer token for ``health/`` and ``metrics/`` (``Authorization: Bearer <token>``), "
-        "for probes and Prometheus; a session of a user with the view permission on events "
-        "works too. ``None``: sessions only.",
+        "Bearer token for ``health/`` and ``metrics/``; ``None``: sessions only.",
         ((v.optional(v.str_type), "E015"),), "Set it from an environment variable.", True,
     ),
     Setting(
         "METRICS", None,
-        "Serve ``metrics/`` (Prometheus): ``True`` (needs ``django-kakiyo[metrics]``; a check "
-        "error without it), ``False`` (404), or ``None``: when prometheus_client is installed.",
+        "Serve ``metrics/``: ``True`` (needs prometheus_client), ``False``, or ``None`` (when "
+        "prometheus_client is installed).",
         ((v.optional(v.bool_type), "E016"),), "True, False or None.",
     ),
     # -- the Kakiyo REST API ------------------------------------------------------------------
@@ -346,14 +328,8 @@ class KakiyoSettings:
         """Every configured secret mapped to its team; see :meth:`signing_secrets`."""
         return {secret.value: secret.team for secret in self.signing_secrets()}
 
-    def health(self) -> dict[str, int]:
-        """``HEALTH`` merged over :data:`HEALTH_DEFAULTS`."""
+    def health(self) -> dict[str, int]:  # HEALTH merged over HEALTH_DEFAULTS
         return {**HEALTH_DEFAULTS, **self.HEALTH}
-
-    def monitoring_token(self) -> str | None:
-        """``MONITORING_TOKEN``, or None when unset or blank (an unset environment variable)."""
-        token = self.MONITORING_TOKEN
-        return token if token and token.strip() else None
 
     def api_permission_classes(self) -> list[type[Any]]:
         """``API_PERMISSION_CLASSES`` imported, once per value of the setting."""

@@ -11,14 +11,17 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, IntegerField, Q, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .date_hierarchy import CheapDatetimesQuerySet
 from .envelope import MAX_EVENT_TYPE_LENGTH
 from .event_ids import MAX_ID_LENGTH
+from .monitoring_tables import DeliveryRisk, Tally
 from .status import PENDING, PRUNABLE, UNFINISHED, Status
+
+__all__ = ["DeliveryRisk", "ReceiverOutcome", "RejectedRequest", "Tally", "WebhookEvent"]
 
 #: The permission to read events (Django's own, from ``Meta.default_permissions``).
 VIEW_PERMISSION = "django_kakiyo.view_webhookevent"
@@ -194,6 +197,12 @@ class WebhookEvent(models.Model):
                 condition=Q(status__in=UNFINISHED),
                 name="kakiyo_event_unfinished_idx",
             ),
+            # health/ and metrics/ count the events that failed in the last hour.
+            models.Index(
+                fields=["status_changed_at"],
+                condition=Q(status=Status.FAILED),
+                name="kakiyo_event_failed_idx",
+            ),
             models.Index(fields=["campaign_id"], name="kakiyo_event_campaign_idx"),
             models.Index(fields=["chat_id"], name="kakiyo_event_chat_idx"),
             models.Index(fields=["agent_id"], name="kakiyo_event_agent_idx"),
@@ -215,6 +224,15 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type or _('(no event type)')} #{self.pk}"
+
+
+#: Outcome rows that saw a failure (the condition of ``kakiyo_outcome_failures_idx``), and
+#: a receiver's failed attempts on one event: all of them, but the last when it succeeded.
+SAW_A_FAILURE = Q(status="failed") | Q(attempts__gt=1)
+FAILED_ATTEMPTS = Case(
+    When(status="succeeded", then=F("attempts") - 1), default=F("attempts"),
+    output_field=IntegerField(),
+)  # fmt: skip
 
 
 class ReceiverOutcome(models.Model):
@@ -255,6 +273,12 @@ class ReceiverOutcome(models.Model):
             models.Index(
                 fields=["receiver", "status", "-updated_at"], name="kakiyo_outcome_receiver_idx"
             ),
+            # Failures by receiver (metrics/, the stats page): only rows that saw one.
+            models.Index(
+                fields=["receiver", "status", "attempts"],
+                condition=SAW_A_FAILURE,
+                name="kakiyo_outcome_failures_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -286,7 +310,20 @@ class RejectedRequest(models.Model):
         _("declared size"), null=True, blank=True, help_text=_("The Content-Length header.")
     )
     body_prefix = models.BinaryField(
-        _("body prefix"), blank=True, help_text=_("The first bytes of the body, at most.")
+        _("body"),
+        blank=True,
+        help_text=_("The first bytes of the body, or all of it (see body_complete)."),
+    )
+    body_complete = models.BooleanField(
+        _("whole body kept"),
+        default=False,
+        help_text=_("The body above is the whole body, so the request can be verified again."),
+    )
+    signature = models.CharField(
+        _("signature"),
+        max_length=64,
+        blank=True,
+        help_text=_("A well-formed X-Kakiyo-Signature it carried (a refused one is no secret)."),
     )
     headers = models.JSONField(_("headers"), default=dict, blank=True)
 
@@ -297,6 +334,9 @@ class RejectedRequest(models.Model):
         indexes = [
             models.Index(fields=["-received_at", "-id"], name="kakiyo_rejected_received_idx"),
             models.Index(fields=["reason", "-received_at"], name="kakiyo_rejected_reason_idx"),
+            models.Index(
+                fields=["id"], condition=Q(body_complete=True), name="kakiyo_rejected_whole_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -30,6 +30,7 @@ from .database import is_outage
 from .models import WebhookEvent, claim_expiry
 from .signals import data_class_for, processing_failed, signals_to_send
 from .status import PENDING, Status
+from .tallies import LAG_BUCKETS, Counts, write
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ def _run(
             succeeded = [event.pk for event in events if event.pk not in failures]
             if succeeded and _finish(succeeded, claimed_at) != len(succeeded):
                 raise _ClaimLost
+            _count([event for event in events if event.pk not in failures], Status.PROCESSED)
     except (DatabaseError, _ClaimLost) as error:
         if len(events) > 1:
             logger.warning(
@@ -271,12 +273,38 @@ def _release(event: WebhookEvent, claimed_at: dt.datetime, *, status: str, **fie
     """Write a failed attempt's outcome only while our claim holds; False when it no longer
     does."""
     now = timezone.now()
-    updated = (
-        WebhookEvent.objects.filter(pk=event.pk)
-        .claimed_at(claimed_at)
-        .update(status=status, status_changed_at=now, **fields)
-    )
+    with transaction.atomic():
+        updated = (
+            WebhookEvent.objects.filter(pk=event.pk)
+            .claimed_at(claimed_at)
+            .update(status=status, status_changed_at=now, **fields)
+        )
+        if updated == 1:
+            _count([event], status)
     return updated == 1
+
+
+#: How each outcome is counted in the ``processed`` tally (metrics and the stats page).
+_COUNTED_AS: dict[str, str] = {
+    Status.PROCESSED: "processed",
+    Status.QUEUED: "retried",
+    Status.FAILED: "failed",
+}
+
+
+def _count(events: list[WebhookEvent], status: str) -> None:
+    """Count the outcome of ``events`` in the caller's transaction (it commits with them),
+    with the processing lag of those processed."""
+    if not events:
+        return
+    now = timezone.now()
+    counts = Counts()
+    for event in events:
+        counts.add("processed", at=now, event_type=event.event_type, status=_COUNTED_AS[status])
+        if status == Status.PROCESSED and event.received_at is not None:
+            lag = (now - event.received_at).total_seconds()
+            counts.observe("lag_seconds", lag, LAG_BUCKETS)
+    write(counts, in_transaction=True)
 
 
 def _not_claimed(event_id: int, now: dt.datetime) -> Outcome:

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import models, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from .conf import kakiyo_settings
-from .models import RejectedRequest, WebhookEvent
+from .models import FAILED_ATTEMPTS, SAW_A_FAILURE, ReceiverOutcome, RejectedRequest, WebhookEvent
+from .tallies import Counts, write
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,27 @@ def _delete_in_batches(
             )
             if not ids:
                 return total
+            if model is WebhookEvent:
+                _keep_receiver_failures(ids)
             # A normal delete, so the project's own relations (SET_NULL, CASCADE) are honoured.
             model._default_manager.filter(pk__in=ids).delete()
         last_pk = ids[-1]
         total += len(ids)
         if progress is not None:
             progress(len(ids))
+
+
+def _keep_receiver_failures(event_ids: list[int]) -> None:
+    """Carry the failed receiver attempts of events about to go into a tally, in the same
+    transaction, so ``kakiyo_receiver_failures_total`` never goes down when they do."""
+    counts = Counts()
+    rows = (
+        ReceiverOutcome.objects.filter(SAW_A_FAILURE, event_id__in=event_ids)
+        .values_list("receiver")
+        .order_by()
+        .annotate(failed=Sum(FAILED_ATTEMPTS))
+    )
+    for receiver, failed in rows:
+        if failed:
+            counts.add("receiver_failures_pruned", failed, receiver=receiver)
+    write(counts, in_transaction=True)

@@ -27,11 +27,15 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("signatures and ids", ["signing", "event_ids"]),
     ("settings", ["conf"]),
     ("reading a request", ["envelope", "database", "caller_ip"]),
+    ("monitoring's tables", ["monitoring_tables"]),
     (
         "tables, typed views, the broker, the Kakiyo API",
-        ["models", "payload_views", "publishing", "kakiyo_api", "checks"],
+        ["models", "payload_views", "publishing", "kakiyo_api", "checks", "tallies"],
     ),
-    ("typed data and the tables' own jobs", ["event_data", "rejections", "retention", "stats"]),
+    (
+        "typed data and the tables' own jobs",
+        ["event_data", "rejections", "retention", "stats", "readings"],
+    ),
     ("signals", ["signals"]),
     ("processing", ["processing", "samples"]),
     ("dispatch", ["dispatch", "testing"]),

@@ -247,3 +247,18 @@ def test_ids_not_claimable_in_a_batch_say_why(connect: Any) -> None:
     assert (outcomes[done.pk].claimed, outcomes[done.pk].status) == (False, Status.PROCESSED)
     assert outcomes[fresh.pk].status == Status.PROCESSED
     assert outcomes[999_999].status == "missing"
+
+
+@pytest.mark.django_db
+def test_outcomes_and_lag_are_tallied_with_the_outcome(connect: Any) -> None:
+    from django_kakiyo.tallies import totals
+
+    connect(signals.linkedin_message_received, failures=1)
+    event = make_event()
+    process_event(event.pk)  # fails once: retried
+    make_due(event)
+    process_event(event.pk)  # processed
+    found = totals(["processed", "lag_seconds"])
+    by_status = {labels["status"]: value for labels, value in found["processed"]}
+    assert by_status == {"retried": 1.0, "processed": 1.0}
+    assert sum(value for _, value in found["lag_seconds"]) == 1.0

@@ -1,0 +1,226 @@
+"""Counts and histograms kept in the database, so every process tells the same totals.
+
+A process that saw something happen adds it here: the web process each answer it gave
+(:mod:`django_kakiyo.at_risk`), a worker each processing outcome (in the transaction that
+records it). ``metrics/`` and the stats page read the sums, whichever process or host they run
+on; no ``PROMETHEUS_MULTIPROC_DIR``, no server hook. Series (labels in braces):
+
+- ``deliveries`` {outcome, reason, event_type}: each answer of the webhook, hourly and total;
+- ``processed`` {event_type, status}: each processing outcome (processed, retried, failed);
+- ``request_seconds`` {le} and ``lag_seconds`` {le}: histograms (non-cumulative buckets,
+  ``le="+Inf"`` last) with their ``*_sum``, totals only;
+- ``receiver_failures_pruned`` {receiver}: failed receiver attempts whose outcome rows
+  retention deleted, so the total survives them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import json
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from .database import bounded_transaction
+from .monitoring_tables import ALL_TIME, Tally
+
+#: Shards a series' row is split into; a writer picks one at random.
+SHARDS = 8
+#: Hourly rows are kept this long: the stats page's longest period, and a day more.
+KEEP_HOURLY = dt.timedelta(days=31)
+#: Upper bounds of the histograms' buckets, in seconds (+Inf is added). Kakiyo gives up on an
+#: answer after 10 s; a receipt is processed in well under a second when all is well.
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+INF = "+Inf"
+
+Key = tuple[str, str, dt.datetime]
+
+
+def label_text(labels: dict[str, str]) -> str:
+    """The stored form of a label set: JSON with sorted keys, empty values left out."""
+    return json.dumps({k: v for k, v in sorted(labels.items()) if v}, separators=(",", ":"))
+
+
+def hour_of(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def bucket_label(seconds: float, bounds: Sequence[float]) -> str:
+    index = bisect.bisect_left(bounds, seconds)
+    return INF if index == len(bounds) else f"{bounds[index]:g}"
+
+
+class Counts:
+    """Amounts to add, gathered in memory, then written by :func:`write` in one statement."""
+
+    def __init__(self) -> None:
+        self.amounts: dict[Key, float] = defaultdict(float)
+
+    def add(
+        self,
+        series: str,
+        amount: float = 1,
+        *,
+        at: dt.datetime | None = None,
+        **labels: str,
+    ) -> Counts:
+        """Add to the total of ``series`` and, when ``at`` is given, to its hour."""
+        text = label_text(labels)
+        self.amounts[series, text, ALL_TIME] += amount
+        if at is not None:
+            self.amounts[series, text, hour_of(at)] += amount
+        return self
+
+    def observe(self, series: str, seconds: float, bounds: Sequence[float]) -> Counts:
+        """One observation of a histogram: its bucket, and its sum."""
+        self.add(series, le=bucket_label(seconds, bounds))
+        return self.add(f"{series}_sum", max(0.0, seconds))
+
+    def merge(self, other: Counts) -> None:
+        for key, amount in other.amounts.items():
+            self.amounts[key] += amount
+
+    def __bool__(self) -> bool:
+        return bool(self.amounts)
+
+
+def write(counts: Counts, *, in_transaction: bool = False) -> None:
+    """Add ``counts`` to their rows: one statement, one random shard, rows in key order (so
+    two writers never wait on each other in a circle). ``in_transaction``: the caller's
+    transaction holds it (a worker's outcome commits with its counts); otherwise it is its
+    own short transaction, which on PostgreSQL does not wait for its WAL flush."""
+    if not counts:
+        return
+    if in_transaction:
+        _upsert(counts)
+        return
+    with bounded_transaction():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        _upsert(counts)
+
+
+def _upsert(counts: Counts) -> None:
+    shard = random.randrange(SHARDS)  # noqa: S311 - spreading writers, not a secret
+    rows = sorted(counts.amounts.items())
+    table = connection.ops.quote_name(Tally._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
+    params: list[Any] = []
+    for (series, labels, hour), amount in rows:
+        adapted = connection.ops.adapt_datetimefield_value(hour)
+        params += [series, labels, adapted, shard, amount]
+    sql = (
+        f"INSERT INTO {table} (series, labels, hour, shard, value) VALUES {values} "  # noqa: S608
+        f"ON CONFLICT (hour, series, labels, shard) "
+        f"DO UPDATE SET value = {table}.value + EXCLUDED.value"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+class Pending:
+    """What this process could not write while the database was away, written with its next
+    write. Lost only if the process ends before the database comes back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = Counts()
+
+    def keep(self, counts: Counts) -> None:
+        with self._lock:
+            self._counts.merge(counts)
+
+    def take(self) -> Counts:
+        with self._lock:
+            taken, self._counts = self._counts, Counts()
+        return taken
+
+
+pending = Pending()
+
+
+def write_or_keep(counts: Counts, *, database_up: bool = True) -> bool:
+    """Write ``counts`` with whatever this process kept; keep them all if that fails (or
+    without trying, when the caller knows the database is down). True when written."""
+    if not database_up:
+        pending.keep(counts)
+        return False
+    counts.merge(pending.take())
+    try:
+        write(counts)
+    except DatabaseError:
+        pending.keep(counts)
+        return False
+    return True
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def totals(series: Iterable[str]) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """The running totals of ``series``: per series, ``(labels, value)`` pairs."""
+    found: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+    rows = (
+        Tally.objects.filter(hour=ALL_TIME, series__in=list(series))
+        .values_list("series", "labels")
+        .order_by()
+        .annotate(total=Sum("value"))
+    )
+    for name, labels, total in rows:
+        found[name].append((json.loads(labels or "{}"), float(total or 0)))
+    return found
+
+
+def hourly(
+    series: Iterable[str], since: dt.datetime
+) -> list[tuple[str, dict[str, str], dt.datetime, float]]:
+    """The hourly rows of ``series`` from ``since`` on, shards summed."""
+    rows = (
+        Tally.objects.filter(hour__gte=hour_of(since), series__in=list(series))
+        .values_list("series", "labels", "hour")
+        .order_by()
+        .annotate(total=Sum("value"))
+    )
+    return [
+        (name, json.loads(labels or "{}"), hour, float(total or 0))
+        for name, labels, hour, total in rows
+    ]
+
+
+def compact(now: dt.datetime | None = None) -> int:
+    """Fold the shards of closed hours into shard 0 and delete hours past
+    :data:`KEEP_HOURLY`; how many rows went. Hours closed for over an hour only, so no
+    writer can still be adding to them; the running totals are never folded (they are
+    written all the time, and a few rows a series at most)."""
+    now = now or timezone.now()
+    closed = connection.ops.adapt_datetimefield_value(hour_of(now) - dt.timedelta(hours=1))
+    oldest = connection.ops.adapt_datetimefield_value(hour_of(now) - KEEP_HOURLY)
+    all_time = connection.ops.adapt_datetimefield_value(ALL_TIME)
+    table = connection.ops.quote_name(Tally._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE hour > %s AND hour < %s",  # noqa: S608
+                       [all_time, oldest])  # fmt: skip
+        gone = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {table} (series, labels, hour, shard, value) "  # noqa: S608
+            f"SELECT series, labels, hour, 0, SUM(value) FROM {table} "
+            f"WHERE hour > %s AND hour < %s AND shard > 0 GROUP BY series, labels, hour "
+            f"ON CONFLICT (hour, series, labels, shard) "
+            f"DO UPDATE SET value = {table}.value + EXCLUDED.value",
+            [all_time, closed],
+        )
+        cursor.execute(
+            f"DELETE FROM {table} WHERE hour > %s AND hour < %s AND shard > 0",  # noqa: S608
+            [all_time, closed],
+        )
+        gone += cursor.rowcount
+    return max(0, int(gone))
