@@ -120,6 +120,16 @@ event_received = Signal()
 #: ``errors``: a list of ``(receiver, exception)`` pairs from that attempt.
 processing_failed = Signal()
 
+#: Sent when an answer to Kakiyo counts against its rule that four failed deliveries in a row
+#: disable the webhook: a 503 (database unavailable), another 5xx, an answer that took over
+#: 10 s (Kakiyo gave up on it), or ``HEALTH['SIGNATURE_FAILURES']`` consecutive refusals of
+#: well-formed signatures (a secret rotated on one side only). Sent by the process that
+#: answered, after the answer, with ``sender=DeliveryRisk`` and ``reason`` (``"unavailable"``,
+#: ``"server_error"``, ``"slow"`` or ``"signatures"``), ``consecutive`` (such answers since
+#: the last good one: across processes from the database, or this process's count while the
+#: database is down), ``status`` (the HTTP status answered), ``seconds`` and ``detail``.
+webhook_at_risk = Signal()
+
 # Signals for types Kakiyo added after this release, created when first asked for, and one
 # signal per pattern connected to.
 _extra_signals: dict[str, Signal] = {}

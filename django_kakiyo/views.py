@@ -11,17 +11,19 @@ negotiation and authentication would only sit in the way on the hottest path of 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
 
 from django.db import DatabaseError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from .at_risk import Answer, record_answer
 from .caller_ip import client_ip
 from .conf import kakiyo_settings
 from .exceptions import DatabaseUnavailable, WebhookRefused
@@ -81,6 +83,28 @@ class WebhookView(View):
 
     http_method_names = ["post", "head", "options"]
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Every POST's answer is counted once it is sent (when the server closes the
+        response), with how long it took: tallies, and the at-risk state
+        (:mod:`django_kakiyo.at_risk`)."""
+        started = time.monotonic()
+        try:
+            response: HttpResponseBase = super().dispatch(request, *args, **kwargs)
+        except Exception:
+            record_answer(Answer(500, "error", time.monotonic() - started))
+            raise
+        answer: Answer | None = getattr(response, "kakiyo_answer", None)
+        if answer is not None:
+            close = response.close
+
+            def close_and_count() -> None:
+                close()
+                seconds = time.monotonic() - started
+                record_answer(dataclasses.replace(answer, seconds=seconds))
+
+            response.close = close_and_count  # type: ignore[method-assign]
+        return response
+
     def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         response = HttpResponse(status=200)
         response["Allow"] = ALLOWED_METHODS
@@ -127,9 +151,14 @@ class WebhookView(View):
             "duplicate": result.duplicate,
             "status": event.status,
         }
+        outcome = "duplicate" if result.duplicate else "accepted"
         if event.invalid_reason and not result.duplicate:
             answer["reason"] = event.invalid_reason
-        return JsonResponse(answer, status=200)
+            outcome = "invalid"
+        event_type = event.event_type if not result.duplicate else ""
+        return counted(
+            JsonResponse(answer, status=200), Answer(200, outcome, event_type=event_type)
+        )
 
 
 def read_body(request: HttpRequest) -> bytes:
@@ -204,8 +233,24 @@ def authenticate(request: HttpRequest, body: bytes) -> VerifiedBody:
     return verified
 
 
+def counted(response: HttpResponse, answer: Answer) -> HttpResponse:
+    """Mark ``response`` with what it answered, for :meth:`WebhookView.dispatch` to count."""
+    response.kakiyo_answer = answer  # type: ignore[attr-defined]
+    return response
+
+
 def refuse(request: HttpRequest, refusal: WebhookRefused, body: bytes) -> HttpResponse:
-    """Answer a refusal, and keep a bounded record of it for operators."""
+    """Answer a refusal, and keep a bounded record of it for operators.
+
+    A well-formed signature that did not verify is kept (a refused signature is no secret,
+    and with the body it lets an operator verify the request again after fixing a secret),
+    and counts towards the at-risk alert: a run of them suggests a rotated secret.
+    """
+    signature = ""
+    if refusal.reason == Reason.VERIFICATION_FAILED:
+        digest = normalise_signature_header(request.headers.get(SIGNATURE_HEADER))
+        signature = digest.hex() if digest else ""
+    database_up = True
     try:
         record_rejection(
             reason=refusal.reason,
@@ -216,12 +261,18 @@ def refuse(request: HttpRequest, refusal: WebhookRefused, body: bytes) -> HttpRe
             remote_addr=client_ip(request),
             body_prefix=body,
             content_length=declared_length(request),
+            signature=signature,
         )
     except DatabaseError:
         # The answer matters more than the record of it.
         logger.exception("Could not record a rejected Kakiyo webhook request")
+        database_up = False
     logger.info("Refused a Kakiyo webhook request (%s): %s", refusal.reason, refusal.detail)
-    return error_response(refusal.status, str(refusal.reason), refusal.detail)
+    return counted(
+        error_response(refusal.status, str(refusal.reason), refusal.detail),
+        Answer(refusal.status, "rejected", reason=str(refusal.reason),
+               signature_refused=bool(signature), database_up=database_up),
+    )  # fmt: skip
 
 
 def spool_or_503(delivery: Delivery) -> HttpResponse:
@@ -234,12 +285,16 @@ def spool_or_503(delivery: Delivery) -> HttpResponse:
         else:
             logger.warning("Database unavailable: Kakiyo delivery spooled to %s", path)
             answer = {"id": None, "duplicate": None, "status": "spooled"}
-            return JsonResponse(answer, status=202)
+            return counted(
+                JsonResponse(answer, status=202), Answer(202, "spooled", database_up=False)
+            )
     else:
         logger.exception("Kakiyo delivery could not be stored: database unavailable")
-    return error_response(
-        503, "unavailable", "The event could not be stored; retry.", Retry_After="5"
-    )
+    return counted(
+        error_response(503, "unavailable", "The event could not be stored; retry.",
+                       Retry_After="5"),
+        Answer(503, "unavailable", database_up=False),
+    )  # fmt: skip
 
 
 def declared_length(request: HttpRequest) -> int | None:

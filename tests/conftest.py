@@ -115,3 +115,15 @@ def make_event(event_type: str = "linkedin.message.received", **data: Any) -> We
 
 def make_due(event: WebhookEvent) -> None:
     WebhookEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
+
+
+@pytest.fixture(autouse=True)
+def _forget_unwritten_monitoring() -> Iterator[None]:
+    """What a process keeps in memory while the database is away must not leak between tests."""
+    from django_kakiyo import at_risk, tallies
+
+    tallies.pending.take()
+    at_risk._unwritten.take()
+    yield
+    tallies.pending.take()
+    at_risk._unwritten.take()

@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         ["event_data", "rejections", "retention", "stats", "readings"],
     ),
     ("signals", ["signals"]),
+    ("the at-risk alert", ["at_risk"]),
     ("processing", ["processing", "samples"]),
     ("dispatch", ["dispatch", "testing"]),
     ("storing and operating", ["ingest", "actions", "pytest_plugin"]),

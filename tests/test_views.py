@@ -166,8 +166,28 @@ def test_rotation_accepts_any_configured_secret(settings: Any, post_body: Any) -
 
 def test_rejected_body_prefix_is_bounded(settings: Any, post_body: Any) -> None:
     settings.KAKIYO = {"WEBHOOK_SECRETS": [SECRET], "REJECTED_BODY_PREFIX_BYTES": 16}
-    post_body(b"x" * 5000, signature="0" * 64)
-    assert bytes(RejectedRequest.objects.get().body_prefix) == b"x" * 16
+    post_body(b"x" * 5000, signature="not a signature")
+    row = RejectedRequest.objects.get()
+    assert bytes(row.body_prefix) == b"x" * 16
+    assert (row.body_complete, row.signature) == (False, "")
+
+
+def test_a_well_formed_signature_keeps_the_whole_body_within_the_pool(
+    settings: Any, post_body: Any
+) -> None:
+    settings.KAKIYO = {"WEBHOOK_SECRETS": [SECRET], "REJECTED_BODY_PREFIX_BYTES": 16,
+                       "REJECTED_SIGNED_BODIES_BYTES": 2500}  # fmt: skip
+    for index in range(3):
+        post_body(bytes([65 + index]) * 1000, signature="sha256=" + "AB" * 32)
+    post_body(b"z" * 3000, signature="ab" * 32)  # over the pool: a prefix
+    rows = list(RejectedRequest.objects.order_by("pk"))
+    assert [row.signature for row in rows] == ["ab" * 32] * 4
+    assert [(len(bytes(row.body_prefix)), row.body_complete) for row in rows] == [
+        (16, False),  # the oldest whole body was cut back to make room
+        (1000, True),
+        (1000, True),
+        (16, False),
+    ]
 
 
 def test_rejected_requests_table_is_capped(settings: Any, post_body: Any) -> None:
