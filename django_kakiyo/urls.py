@@ -1,7 +1,8 @@
 """URLs to include under a prefix of your choice, e.g. ``path("kakiyo/", include(...))``.
 
 ``webhook/`` (name ``kakiyo-webhook``) receives deliveries; ``api/events/`` is the events API
-(names ``kakiyo-event-list``, ``kakiyo-event-detail``, ``kakiyo-event-replay``).
+(names ``kakiyo-event-list``, ``kakiyo-event-detail``, ``kakiyo-event-replay``); ``health/``
+and ``metrics/`` (``kakiyo-health``, ``kakiyo-metrics``) are for monitoring.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .events_api import WebhookEventViewSet
+from .monitoring_views import health_view, metrics_view
 from .views import webhook_view
 
 router = SimpleRouter()
@@ -17,5 +19,7 @@ router.register("api/events", WebhookEventViewSet, basename="kakiyo-event")
 
 urlpatterns = [
     path("webhook/", webhook_view, name="kakiyo-webhook"),
+    path("health/", health_view, name="kakiyo-health"),
+    path("metrics/", metrics_view, name="kakiyo-metrics"),
     *router.urls,
 ]

@@ -42,7 +42,12 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("dispatch", ["dispatch", "testing"]),
     ("storing and operating", ["ingest", "actions", "pytest_plugin"]),
     ("the spool", ["spool"]),
-    ("HTTP and operators' screens", ["views", "sweeper", "admin", "events_api"]),
+    ("what operators are told, re-verifying", ["health", "reverify"]),
+    ("the metrics", ["metrics"]),
+    (
+        "HTTP and operators' screens",
+        ["views", "sweeper", "admin", "events_api", "monitoring_views"],
+    ),
     (
         "entry points",
         ["tasks", "urls", "apps", "client", "management", "templatetags", "migrations"],
