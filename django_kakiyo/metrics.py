@@ -74,7 +74,7 @@ class KakiyoCollector:
             "kakiyo_deliveries", "Webhook answers by outcome (rejected: by reason).",
             labels=["outcome", "reason"],
         )  # fmt: skip
-        by_outcome = dict.fromkeys(((outcome, "") for outcome in OUTCOMES), 0.0)
+        by_outcome: dict[tuple[str, ...], float] = {(name, ""): 0.0 for name in OUTCOMES}
         by_outcome.update(summed(found["deliveries"], ("outcome", "reason")))
         for (outcome, reason), value in sorted(by_outcome.items()):
             deliveries.add_metric([outcome, reason], value)
