@@ -7,130 +7,28 @@ searches that use the id indexes.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .actions import ignore_events, replay_events
+from .admin_parts import (
+    EventTypeFilter,
+    ReadOnlyAdmin,
+    TeamFilter,
+    pretty_bytes,
+    pretty_json,
+)
 from .models import REPLAY_PERMISSION, RejectedRequest, WebhookEvent
+from .reverify import reverify
 from .stats import PERIODS, STATUS_COLOURS, event_stats, hourly_chart
-from .storable import has_unstorable
-
-#: The changelist counts at most this many rows; beyond it the count reads "10000+".
-COUNT_LIMIT = 10_000
-
-
-class CappedCountPaginator(Paginator):  # type: ignore[type-arg]
-    """Counts ``COUNT_LIMIT + 1`` rows at most, so a page never scans millions to count them."""
-
-    @cached_property
-    def count(self) -> int:
-        queryset: QuerySet[Any] = self.object_list  # type: ignore[assignment]
-        return queryset[: COUNT_LIMIT + 1].count()
-
-    @property
-    def capped(self) -> bool:
-        return self.count > COUNT_LIMIT
-
-
-def distinct_values(queryset: QuerySet[Any], field: str, limit: int = 200) -> list[str]:
-    """Distinct non-empty values of an indexed column, cheaply even on a huge table.
-
-    PostgreSQL has no skip scan, so a plain DISTINCT reads the whole index; a recursive
-    query that jumps from one value to the next reads one index entry per distinct value.
-    """
-    model = queryset.model
-    if connection.vendor != "postgresql":
-        values = (
-            queryset.exclude(**{field: ""})
-            .order_by(field)
-            .values_list(field, flat=True)
-            .distinct()[:limit]
-        )
-        return list(values)
-    table = connection.ops.quote_name(model._meta.db_table)
-    column = connection.ops.quote_name(model._meta.get_field(field).column)
-    sql = f"""
-        WITH RECURSIVE walk(value) AS (
-            (SELECT {column} FROM {table} WHERE {column} > '' ORDER BY {column} LIMIT 1)
-            UNION ALL
-            SELECT (SELECT {column} FROM {table} WHERE {column} > walk.value
-                    ORDER BY {column} LIMIT 1)
-            FROM walk WHERE walk.value IS NOT NULL
-        )
-        SELECT value FROM walk WHERE value IS NOT NULL LIMIT %s
-    """  # noqa: S608 - table and column names come from the model, quoted
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [limit])
-        return [row[0] for row in cursor.fetchall()]
-
-
-class IndexedValueFilter(admin.SimpleListFilter):
-    """A filter on an indexed column whose choices are its distinct values."""
-
-    field = ""
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        values = distinct_values(WebhookEvent.objects.all(), self.field)
-        return [(value, value) for value in values]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if value and has_unstorable(value):
-            return queryset.none()
-        return queryset.filter(**{self.field: value}) if value else queryset
-
-
-class EventTypeFilter(IndexedValueFilter):
-    title = _("event type")
-    parameter_name = "event_type"
-    field = "event_type"
-
-
-class TeamFilter(IndexedValueFilter):
-    title = _("team")
-    parameter_name = "team_id"
-    field = "team_id"
-
-
-def pretty_json(value: Any) -> SafeString:
-    """``value`` as indented JSON in a <pre>, escaped."""
-    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
-    return format_html('<pre class="kakiyo-json">{}</pre>', text)
-
-
-def pretty_bytes(value: bytes | memoryview | None) -> SafeString:
-    """Stored bytes shown as text (invalid UTF-8 shown escaped), in a <pre>."""
-    raw = bytes(value or b"")
-    return format_html(
-        '<pre class="kakiyo-json">{}</pre>', raw.decode("utf-8", "backslashreplace")
-    )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Nothing can be added or edited; deleting still needs the delete permission."""
-
-    paginator = CappedCountPaginator
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(WebhookEvent)
@@ -279,9 +177,11 @@ def _actor(request: HttpRequest) -> str:
 
 @admin.register(RejectedRequest)
 class RejectedRequestAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "reason", "remote_addr", "content_length", "detail")
-    list_filter = ("reason", "received_at")
+    list_display = ("received_at", "reason", "remote_addr", "content_length", "body_complete",
+                    "detail")  # fmt: skip
+    list_filter = ("reason", "body_complete", "received_at")
     date_hierarchy = "received_at"
+    actions = ("reverify_selected",)
     fields = (
         "reason",
         "detail",
@@ -291,10 +191,28 @@ class RejectedRequestAdmin(ReadOnlyAdmin):
         "path",
         "content_type",
         "content_length",
+        "signature",
+        "body_complete",
         "headers_pre",
         "body_prefix_pre",
     )
     readonly_fields = fields
+
+    @admin.action(description=_("Verify selected again with the current secrets"),
+                  permissions=["replay"])  # fmt: skip
+    def reverify_selected(self, request: HttpRequest, queryset: QuerySet[RejectedRequest]) -> None:
+        result = reverify(queryset, by=_actor(request))
+        message = _(
+            "%(stored)d stored as events, %(dup)d duplicates of stored events; %(left)d still "
+            "do not verify, %(cannot)d cannot be checked (no signature or only a prefix)."
+        ) % {"stored": len(result.stored), "dup": len(result.duplicates),
+             "left": len(result.unverified), "cannot": len(result.unverifiable)}  # fmt: skip
+        level = messages.SUCCESS if result.stored or result.duplicates else messages.WARNING
+        self.message_user(request, message, level)
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        """Storing refused requests as events runs receivers: the replay permission."""
+        return bool(request.user.is_staff and request.user.has_perm(REPLAY_PERMISSION))
 
     @admin.display(description=_("headers"))
     def headers_pre(self, obj: RejectedRequest) -> SafeString:

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Permission, User
 from django.template.loader import get_template
 from django.test import Client
 
-from django_kakiyo import admin as kakiyo_admin
+from django_kakiyo import admin_parts
 from django_kakiyo.models import RejectedRequest, WebhookEvent
 from django_kakiyo.testing import post_event
 
@@ -136,7 +136,7 @@ def test_date_hierarchy_drills_down(admin_client: Client) -> None:
 
 
 def test_count_is_capped_on_big_lists(admin_client: Client, monkeypatch: Any) -> None:
-    monkeypatch.setattr(kakiyo_admin, "COUNT_LIMIT", 3)
+    monkeypatch.setattr(admin_parts, "COUNT_LIMIT", 3)
     for _ in range(5):
         stored_event()
     content = admin_client.get(EVENTS).content.decode()
@@ -164,7 +164,7 @@ def test_the_paginator_is_djangos_own_markup_but_for_a_capped_count(
     # Django 6.0 changed it (a <nav> landmark with a list of pages), so the app's override
     # must render whichever markup the running Django does, changing only the count.
     monkeypatch.setattr(admin.site.get_model_admin(Event), "list_per_page", 2)
-    monkeypatch.setattr(kakiyo_admin, "COUNT_LIMIT", 3 if capped else 100)
+    monkeypatch.setattr(admin_parts, "COUNT_LIMIT", 3 if capped else 100)
     for _ in range(5):
         stored_event()
     response = admin_client.get(EVENTS, {"p": 2})
