@@ -7,6 +7,8 @@ searches that use the id indexes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -23,51 +25,87 @@ from .admin_parts import (
     EventTypeFilter,
     ReadOnlyAdmin,
     TeamFilter,
+    breakable_type,
     pretty_bytes,
     pretty_json,
+    second_precision,
+    short_id,
+    status_badge,
 )
+from .at_risk import current_risks
 from .models import REPLAY_PERMISSION, RejectedRequest, WebhookEvent
 from .reverify import reverify
-from .stats import PERIODS, STATUS_COLOURS, event_stats, hourly_chart
+from .stats import OUTCOME_COLOURS, PERIODS, event_stats, hourly_chart
 
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin):
+    # Fits 1,280 px beside the navigation and the filters: long ids are shortened (whole on
+    # hover and in the detail), types wrap after their dots, times after the date.
     list_display = (
-        "received_at",
-        "event_type",
-        "team_id",
-        "campaign_id",
-        "prospect_id",
-        "status",
-        "attempts",
-        "delivery_count",
+        "received",
+        "type_column",
+        "team_and_campaign",
+        "prospect",
+        "status_badge",
+        "attempts_and_deliveries",
     )
-    list_display_links = ("received_at", "event_type")
+    list_display_links = ("received", "type_column")
     list_filter = (EventTypeFilter, "status", TeamFilter, "received_at")
     search_fields = ("prospect_id", "chat_id", "campaign_id", "agent_id")
     search_help_text = _("Exact prospect, chat, campaign or agent id.")
     date_hierarchy = "received_at"
     actions = ("replay_selected", "mark_ignored")
     fieldsets = (
-        (None, {"fields": ("event_type", "status", "invalid_reason", "received_at",
-                           "occurred_at")}),
+        (None, {"fields": ("event_type", "status_badge", "invalid_reason", "received",
+                           "occurred")}),
         (_("Kakiyo ids"), {"fields": ("team_id", "agent_id", "campaign_id", "chat_id",
                                       "prospect_id")}),
-        (_("Processing"), {"fields": ("attempts", "next_attempt_at", "processed_at",
+        (_("Processing"), {"fields": ("attempts", "next_attempt", "processed",
                                       "last_error", "last_traceback_pre", "history_pre")}),
         (_("Payload"), {"fields": ("payload_pre",)}),
-        (_("Delivery"), {"fields": ("delivery_count", "last_received_at", "signature_method",
+        (_("Delivery"), {"fields": ("delivery_count", "last_received", "signature_method",
                                     "remote_addr", "dedup_key", "headers_pre", "raw_body_pre"),
                          "classes": ("collapse",)}),
     )  # fmt: skip
     readonly_fields = (
-        "event_type", "status", "invalid_reason", "received_at", "occurred_at",
+        "event_type", "status_badge", "invalid_reason", "received", "occurred",
         "team_id", "agent_id", "campaign_id", "chat_id", "prospect_id",
-        "attempts", "next_attempt_at", "processed_at", "last_error", "last_traceback_pre",
-        "history_pre", "payload_pre", "delivery_count", "last_received_at", "signature_method",
+        "attempts", "next_attempt", "processed", "last_error", "last_traceback_pre",
+        "history_pre", "payload_pre", "delivery_count", "last_received", "signature_method",
         "remote_addr", "dedup_key", "headers_pre", "raw_body_pre",
     )  # fmt: skip
+    # Times to the second, in the current time zone (Django's default format stops at minutes).
+    received = second_precision("received_at", _("received at"))
+    occurred = second_precision("occurred_at", _("occurred at"))
+    next_attempt = second_precision("next_attempt_at", _("next attempt at"))
+    processed = second_precision("processed_at", _("processed at"))
+    last_received = second_precision("last_received_at", _("last received at"))
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: WebhookEvent) -> SafeString:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("event type"), ordering="event_type")
+    def type_column(self, obj: WebhookEvent) -> SafeString:
+        return breakable_type(obj.event_type)
+
+    @admin.display(description=_("team / campaign"))
+    def team_and_campaign(self, obj: WebhookEvent) -> SafeString:
+        return format_html("{}<br>{}", short_id(obj.team_id), short_id(obj.campaign_id))
+
+    @admin.display(description=_("attempts / deliveries"), ordering="attempts")
+    def attempts_and_deliveries(self, obj: WebhookEvent) -> str:
+        return f"{obj.attempts} / {obj.delivery_count}"
+
+    @admin.display(description=_("prospect id"), ordering="prospect_id")
+    def prospect(self, obj: WebhookEvent) -> SafeString:
+        return short_id(obj.prospect_id)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(request, at_risk_context(extra_context))
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[WebhookEvent], search_term: str
@@ -165,7 +203,8 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             "stats": stats,
             "chart": hourly_chart(stats),
             "periods": list(PERIODS),
-            "colours": STATUS_COLOURS,
+            "colours": OUTCOME_COLOURS,
+            "kakiyo_risks": current_risks(),
             "changelist_url": reverse("admin:django_kakiyo_webhookevent_changelist"),
         }
         return TemplateResponse(request, "admin/django_kakiyo/webhookevent/stats.html", context)
@@ -175,17 +214,23 @@ def _actor(request: HttpRequest) -> str:
     return f"admin:{request.user.get_username()}"
 
 
+def at_risk_context(extra_context: dict[str, Any] | None) -> dict[str, Any]:
+    """A list's context with the at-risk banner's contents (shown while the risk lasts)."""
+    return {**(extra_context or {}), "kakiyo_risks": current_risks()}
+
+
 @admin.register(RejectedRequest)
 class RejectedRequestAdmin(ReadOnlyAdmin):
-    list_display = ("received_at", "reason", "remote_addr", "content_length", "body_complete",
+    list_display = ("received", "reason", "remote_addr", "content_length", "body_complete",
                     "detail")  # fmt: skip
+    received = second_precision("received_at", _("received at"))
     list_filter = ("reason", "body_complete", "received_at")
     date_hierarchy = "received_at"
     actions = ("reverify_selected",)
     fields = (
         "reason",
         "detail",
-        "received_at",
+        "received",
         "remote_addr",
         "method",
         "path",
@@ -213,6 +258,11 @@ class RejectedRequestAdmin(ReadOnlyAdmin):
     def has_replay_permission(self, request: HttpRequest) -> bool:
         """Storing refused requests as events runs receivers: the replay permission."""
         return bool(request.user.is_staff and request.user.has_perm(REPLAY_PERMISSION))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(request, at_risk_context(extra_context))
 
     @admin.display(description=_("headers"))
     def headers_pre(self, obj: RejectedRequest) -> SafeString:

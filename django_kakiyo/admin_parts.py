@@ -12,12 +12,14 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.functional import cached_property
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils import timezone
+from django.utils.functional import Promise, cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from .models import WebhookEvent
+from .stats import STATUS_COLOURS
 from .storable import has_unstorable
 
 #: The changelist counts at most this many rows; beyond it the count reads "10000+".
@@ -122,3 +124,42 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def status_badge(status: str, label: object = None) -> SafeString:
+    """A status as a coloured badge (white on the status's colour: readable in both themes)."""
+    colour = STATUS_COLOURS.get(status, "#616161")  # type: ignore[call-overload]
+    return format_html(
+        '<span class="kakiyo-badge kakiyo-status-{}" style="background:{};color:#fff;'
+        'padding:1px 7px;border-radius:9px;font-size:0.85em;white-space:nowrap">{}</span>',
+        status, colour, label if label is not None else status,
+    )  # fmt: skip
+
+
+def second_precision(field: str, description: str | Promise) -> Any:
+    """An admin column showing the datetime ``field`` to the second, in the current time
+    zone, sortable by the field."""
+
+    @admin.display(description=description, ordering=field)  # type: ignore[arg-type]
+    def show(model_admin: Any, obj: Any) -> str:
+        value = getattr(obj, field)
+        if not value:
+            return "-"
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+
+    show.__name__ = f"{field}_s"
+    return show
+
+
+def short_id(value: str, head: int = 7, tail: int = 4) -> SafeString:
+    """A long Kakiyo id shortened for a list column (``8f14e45f…f708``), whole on hover."""
+    if len(value) <= head + tail + 2:
+        return format_html("{}", value)
+    return format_html('<span class="kakiyo-id" title="{}">{}…{}</span>', value, value[:head],
+                       value[-tail:])  # fmt: skip
+
+
+def breakable_type(event_type: str) -> SafeString:
+    """An event type that may wrap after its dots (``linkedin.message.received``)."""
+    parts = event_type.split(".")
+    return format_html_join(mark_safe(".<wbr>"), "{}", ((part,) for part in parts))

@@ -1,7 +1,10 @@
-"""Numbers for the admin's stats page: events per hour by type and status, drawn as SVG.
+"""Numbers for the admin's stats page: answers per hour by outcome, processing outcomes by
+type, failures by receiver, drawn as SVG.
 
-The chart is server-rendered SVG built here (no JavaScript, no CDN): a stacked bar per hour,
-one colour per status. Counting uses one GROUP BY over the ``received_at`` index range.
+Read from the hourly tallies (:mod:`django_kakiyo.tallies`), not from the events table: a
+period of 7 or 30 days costs a few thousand small rows, not a scan of every event in it, and
+the counts stay after retention deletes the events. The chart is server-rendered SVG built
+here (no JavaScript, no CDN): a stacked bar per hour, one colour per outcome.
 """
 
 from __future__ import annotations
@@ -10,26 +13,43 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Min
-from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from .models import WebhookEvent
+from .readings import backlog, oldest_unprocessed, receiver_failures_since
 from .status import Status
+from .tallies import hour_of, hourly
 
-#: Colours of the statuses in the chart (and its legend), in stacking order.
+#: Colours of the statuses (badges in the lists), readable as white text on them in the
+#: light and the dark theme alike.
 STATUS_COLOURS = {
     Status.PROCESSED: "#2e7d32",
-    Status.IGNORED: "#9e9e9e",
+    Status.IGNORED: "#616161",
     Status.RECEIVED: "#1565c0",
-    Status.QUEUED: "#64b5f6",
-    Status.PROCESSING: "#ffb300",
+    Status.QUEUED: "#00695c",
+    Status.PROCESSING: "#8a5300",
     Status.FAILED: "#c62828",
     Status.INVALID: "#6a1b9a",
 }
-PERIODS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
+#: Colours of the webhook's answers in the chart (and its legend), in stacking order.
+OUTCOME_COLOURS = {
+    "accepted": "#2e7d32",
+    "duplicate": "#00695c",
+    "invalid": "#6a1b9a",
+    "spooled": "#1565c0",
+    "rejected": "#8a5300",
+    "unavailable": "#c62828",
+    "error": "#b71c1c",
+}
+#: Processing outcomes, as the ``processed`` tally counts them.
+PROCESSING_OUTCOMES = ("processed", "retried", "failed")
+PERIODS = {
+    "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+}
 
 
 @dataclass
@@ -37,104 +57,102 @@ class EventStats:
     period: str
     start: dt.datetime
     hours: list[dt.datetime]
-    by_hour_status: dict[dt.datetime, dict[str, int]]
-    by_type_status: dict[str, dict[str, int]]
+    by_hour_outcome: dict[dt.datetime, dict[str, int]]
+    by_type: dict[str, dict[str, int]]
     totals: dict[str, int] = field(default_factory=dict)
+    receivers: list[tuple[str, int, int]] = field(default_factory=list)
     oldest_unprocessed: WebhookEvent | None = None
+    backlog: int = 0
 
     @property
     def total(self) -> int:
-        return sum(self.totals.values())
+        """Events received in the period (accepted and invalid deliveries)."""
+        return self.totals.get("accepted", 0) + self.totals.get("invalid", 0)
 
     @property
     def type_rows(self) -> list[tuple[str, list[int]]]:
-        """Per event type, its counts in the order of :data:`STATUS_COLOURS`."""
+        """Per event type: received, then each processing outcome."""
+        columns = ("received", *PROCESSING_OUTCOMES)
         return [
-            (kind, [counts.get(status, 0) for status in STATUS_COLOURS])
-            for kind, counts in self.by_type_status.items()
+            (kind, [counts.get(column, 0) for column in columns])
+            for kind, counts in sorted(self.by_type.items())
         ]
 
     @property
     def failure_rate(self) -> float | None:
         """Failed / (failed + processed) in the period; None when nothing finished."""
-        failed = self.totals.get(Status.FAILED, 0)
-        finished = failed + self.totals.get(Status.PROCESSED, 0)
+        failed = self.totals.get("failed", 0)
+        finished = failed + self.totals.get("processed", 0)
         return failed / finished if finished else None
 
 
 def event_stats(period: str = "24h", now: dt.datetime | None = None) -> EventStats:
-    """Counts for the last ``period`` ("24h" or "7d"), bucketed by hour."""
+    """Counts for the last ``period`` ("24h", "7d" or "30d"), bucketed by hour."""
     now = now or timezone.now()
-    end = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    end = hour_of(now) + dt.timedelta(hours=1)
     start = end - PERIODS[period]
-    rows = (
-        WebhookEvent.objects.filter(received_at__gte=start)
-        .annotate(hour=TruncHour("received_at", tzinfo=dt.UTC))
-        .values("hour", "event_type", "status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
     by_hour: dict[dt.datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     by_type: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     totals: dict[str, int] = defaultdict(int)
-    for row in rows:
-        by_hour[row["hour"]][row["status"]] += row["n"]
-        by_type[row["event_type"] or "(none)"][row["status"]] += row["n"]
-        totals[row["status"]] += row["n"]
-    hours = [
-        start + dt.timedelta(hours=i) for i in range(int(PERIODS[period].total_seconds() // 3600))
-    ]
+    for series, labels, hour, value in hourly(["deliveries", "processed"], start):
+        n = int(value)
+        kind = labels.get("event_type") or "(none)"
+        if series == "deliveries":
+            outcome = labels.get("outcome", "")
+            by_hour[hour][outcome] += n
+            totals[outcome] += n
+            if outcome in ("accepted", "invalid"):
+                by_type[kind]["received"] += n
+        else:
+            status = labels.get("status", "")
+            by_type[kind][status] += n
+            totals[status] += n
+    count = int(PERIODS[period].total_seconds() // 3600)
     return EventStats(
         period=period,
         start=start,
-        hours=hours,
-        by_hour_status={hour: dict(counts) for hour, counts in by_hour.items()},
-        by_type_status={
-            kind: dict(counts) for kind, counts in sorted(by_type.items(), key=lambda i: i[0])
-        },
+        hours=[start + dt.timedelta(hours=i) for i in range(count)],
+        by_hour_outcome={hour: dict(counts) for hour, counts in by_hour.items()},
+        by_type={kind: dict(counts) for kind, counts in by_type.items()},
         totals=dict(totals),
-        oldest_unprocessed=oldest_unprocessed(),
+        receivers=receiver_failures_since(start),
+        oldest_unprocessed=oldest_waiting_event(),
+        backlog=backlog(),
     )
 
 
-def oldest_unprocessed() -> WebhookEvent | None:
+def oldest_waiting_event() -> WebhookEvent | None:
     """The oldest event still waiting (received, queued or processing)."""
-    # Per status, the (status, received_at) index finds the oldest row directly.
-    oldest = (
-        WebhookEvent.objects.unfinished()
-        .values("status")
-        .annotate(first=Min("received_at"))
-        .order_by("first")
-        .first()
-    )
-    if oldest is None:
+    first = oldest_unprocessed()
+    if first is None:
         return None
     return (
-        WebhookEvent.objects.filter(status=oldest["status"], received_at=oldest["first"])
+        WebhookEvent.objects.unfinished()
+        .filter(received_at=first)
         .only("pk", "event_type", "status", "received_at")
         .first()
     )
 
 
 def hourly_chart(stats: EventStats, width: int = 960, height: int = 240) -> SafeString:
-    """A stacked bar chart of events per hour by status, as inline SVG."""
+    """A stacked bar chart of answers per hour by outcome, as inline SVG."""
     left, bottom, top = 48, 28, 10
     plot_w, plot_h = width - left - 10, height - bottom - top
-    peak = max((sum(c.values()) for c in stats.by_hour_status.values()), default=0) or 1
+    peak = max((sum(c.values()) for c in stats.by_hour_outcome.values()), default=0) or 1
     bar_w = plot_w / max(1, len(stats.hours))
     bars: list[tuple[str, str, str, str, str, str]] = []
     for index, hour in enumerate(stats.hours):
-        counts = stats.by_hour_status.get(hour, {})
+        counts = stats.by_hour_outcome.get(hour, {})
         y = float(top + plot_h)
-        for status, colour in STATUS_COLOURS.items():
-            n = counts.get(status, 0)
+        for outcome, colour in OUTCOME_COLOURS.items():
+            n = counts.get(outcome, 0)
             if not n:
                 continue
             h = plot_h * n / peak
             y -= h
-            title = f"{hour:%Y-%m-%d %H}:00 UTC: {n} {status}"
+            title = f"{hour:%Y-%m-%d %H}:00 UTC: {n} {outcome}"
             bars.append(
-                (f"{left + index * bar_w:.1f}", f"{y:.1f}", f"{max(bar_w - 1, 1):.1f}",
+                (f"{left + index * bar_w:.1f}", f"{y:.1f}", f"{max(bar_w - 1, 0.5):.1f}",
                  f"{h:.1f}", colour, title)
             )  # fmt: skip
     labels_every = max(1, len(stats.hours) // 8)
@@ -146,7 +164,7 @@ def hourly_chart(stats: EventStats, width: int = 960, height: int = 240) -> Safe
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="kakiyo-chart" role="img" '
         'width="{}" height="{}" viewBox="0 0 {} {}" font-size="11">'
-        "<title>Events per hour by status</title>"
+        "<title>Answers per hour by outcome</title>"
         '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#888"/>'
         '<text x="4" y="{}">{}</text><text x="4" y="{}">0</text>'
         "{}{}</svg>",

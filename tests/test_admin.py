@@ -211,22 +211,62 @@ def test_mark_ignored_action(admin_client: Client) -> None:
     assert Event.objects.get(pk=done.pk).status == Event.Status.PROCESSED
 
 
-def test_stats_page_draws_the_chart(admin_client: Client) -> None:
+def test_stats_page_draws_the_chart_from_the_tallies(admin_client: Client) -> None:
     import datetime as dt
 
-    stored_event(status="processed")
-    stored_event(status="failed", age=dt.timedelta(hours=3))
+    from django.utils import timezone
+
+    from django_kakiyo.models import ReceiverOutcome
+    from django_kakiyo.tallies import Counts, write
+
+    now = timezone.now()
+    for age, outcome, status in [(0, "accepted", "processed"), (3, "accepted", "failed"),
+                                 (5, "rejected", None), (72, "accepted", "processed"),
+                                 (24 * 20, "accepted", "processed")]:  # fmt: skip
+        at = now - dt.timedelta(hours=age)
+        counts = Counts().add("deliveries", at=at, outcome=outcome, event_type="a.b")
+        if status:
+            counts.add("processed", at=at, event_type="a.b", status=status)
+        write(counts)
     oldest = stored_event(status="queued", age=dt.timedelta(hours=5))
-    stored_event(status="processed", age=dt.timedelta(days=3))
+    ReceiverOutcome.objects.create(event=oldest, receiver="crm.on_reply", status="failed",
+                                   attempts=2)  # fmt: skip
     response = admin_client.get(EVENTS + "stats/")
     assert response.status_code == 200
     content = response.content.decode()
     assert content.count('<rect class="bar"') == 3
-    assert '<td id="kakiyo-total">3</td>' in content
+    assert '<td id="kakiyo-total">2</td>' in content
+    assert '<td id="kakiyo-refused">1</td>' in content
     assert "50%" in content  # 1 failed / (1 failed + 1 processed)
     assert f"#{oldest.pk}</a>" in content
+    assert "<td><code>crm.on_reply</code></td><td>1</td><td>2</td>" in content
     week = admin_client.get(EVENTS + "stats/?period=7d").content.decode()
-    assert '<td id="kakiyo-total">4</td>' in week
+    assert '<td id="kakiyo-total">3</td>' in week
+    month = admin_client.get(EVENTS + "stats/?period=30d").content.decode()
+    assert '<td id="kakiyo-total">4</td>' in month
+    assert "<tr><td>a.b</td><td>4</td><td>3</td><td>0</td><td>1</td></tr>" in month
+
+
+def test_statuses_are_badges_and_times_are_to_the_second(admin_client: Client) -> None:
+    from django.utils import timezone
+
+    event = stored_event(status="failed")
+    content = admin_client.get(EVENTS).content.decode()
+    assert 'class="kakiyo-badge kakiyo-status-failed"' in content
+    stamp = timezone.localtime(event.received_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert stamp in content
+    detail = admin_client.get(f"{EVENTS}{event.pk}/change/").content.decode()
+    assert "kakiyo-status-failed" in detail and stamp in detail
+
+
+def test_the_at_risk_banner_shows_while_it_lasts(admin_client: Client) -> None:
+    for _ in range(3):
+        admin_client.post("/kakiyo/webhook/", data=b"{}", content_type="application/json",
+                          headers={"X-Kakiyo-Signature": "ab" * 32})  # fmt: skip
+    for url in (EVENTS, EVENTS + "stats/", "/admin/django_kakiyo/rejectedrequest/"):
+        assert 'id="kakiyo-risk-signatures"' in admin_client.get(url).content.decode()
+    post_event(admin_client, "linkedin.message.sent", {"prospectId": "p"})
+    assert "kakiyo-risk" not in admin_client.get(EVENTS).content.decode()
 
 
 def breadcrumbs_html(html: str) -> str:

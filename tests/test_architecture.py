@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ),
     (
         "typed data and the tables' own jobs",
-        ["event_data", "rejections", "retention", "stats", "readings"],
+        ["event_data", "rejections", "retention", "readings"],
     ),
     ("signals", ["signals"]),
     ("the at-risk alert", ["at_risk"]),
@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("dispatch", ["dispatch", "testing"]),
     ("storing and operating", ["ingest", "actions", "pytest_plugin"]),
     ("the spool", ["spool"]),
-    ("what operators are told, re-verifying", ["health", "reverify"]),
+    ("what operators are told, re-verifying", ["health", "reverify", "stats"]),
     ("the metrics", ["metrics"]),
     ("parts of the admin screens", ["admin_parts"]),
     (
