@@ -5,6 +5,8 @@
 - ``DATABASE_URL``: any database dj-database-url understands; a SQLite file by default.
 - ``CELERY_BROKER_URL``: e.g. ``redis://127.0.0.1:6379/0``; unset means no broker.
 - ``KAKIYO_SPOOL_DIR``: where deliveries wait while the database is down (``spool/``).
+- ``KAKIYO_MONITORING_TOKEN``: the bearer token of ``/kakiyo/health/`` and ``/kakiyo/metrics/``
+  (unset: only logged-in users with the view permission on events may read them).
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ KAKIYO = {
     "WEBHOOK_SECRETS": _secrets or ([DEV_WEBHOOK_SECRET] if DEBUG else []),
     # Deliveries that arrive while the database is down wait here (see README, "Nothing lost").
     "SPOOL_DIR": os.environ.get("KAKIYO_SPOOL_DIR", str(BASE_DIR / "spool")),
+    # For probes and Prometheus (docs/howto/monitoring.md).
+    "MONITORING_TOKEN": os.environ.get("KAKIYO_MONITORING_TOKEN") or None,
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or None

@@ -32,6 +32,7 @@ from .conftest import REPO, free_port, wait_for
 pytestmark = pytest.mark.integration
 
 SECRET = "outage-secret-0123456789abcdef"
+TOKEN = "outage-monitoring-token-0123456789"
 
 
 class PrivatePostgres:
@@ -107,6 +108,7 @@ def start_site(postgres: PrivatePostgres, tmp_path: Path) -> Iterator[Any]:
             "DATABASE_URL": postgres.url,
             "KAKIYO_WEBHOOK_SECRETS": SECRET,
             "KAKIYO_SPOOL_DIR": spool_dir,
+            "KAKIYO_MONITORING_TOKEN": TOKEN,
         }
         env.pop("CELERY_BROKER_URL", None)
         manage = [sys.executable, str(REPO / "manage.py")]
@@ -203,3 +205,30 @@ def test_without_a_spool_an_outage_is_a_503_kakiyo_retries(
     assert (status, answer["error"]) == (503, "unavailable")
     postgres.start()
     assert post(url, bodies(0, 1)[0])[0] == 200
+
+
+def health(url: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url.replace("/webhook/", "/health/"), headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_health_is_failing_with_a_503_while_the_database_is_down(
+    postgres: PrivatePostgres, start_site: Any, tmp_path: Path
+) -> None:
+    url = start_site(str(tmp_path / "spool"))
+    status, body = health(url)
+    assert (status, body["status"], body["database"], body["broker"]) == (200, "ok", "ok", "none")
+    postgres.stop()
+    assert post(url, bodies(0, 1)[0])[0] == 202  # spooled
+    status, body = health(url)
+    assert (status, body["status"], body["database"]) == (503, "failing", "down")
+    assert body["spooled"] == 1 and body["backlog"] is None
+    assert "the database is unavailable" in body["reasons"]
+    postgres.start()
+    wait_for(lambda: health(url)[0] == 200, 30, "health to recover")
