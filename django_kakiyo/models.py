@@ -273,11 +273,17 @@ class ReceiverOutcome(models.Model):
             models.Index(
                 fields=["receiver", "status", "-updated_at"], name="kakiyo_outcome_receiver_idx"
             ),
-            # Failures by receiver (metrics/, the stats page): only rows that saw one.
+            # Failures by receiver, ever (metrics/) and in a period (the stats page): only
+            # the rows that saw one, and all the queries read in the index.
             models.Index(
                 fields=["receiver", "status", "attempts"],
                 condition=SAW_A_FAILURE,
                 name="kakiyo_outcome_failures_idx",
+            ),
+            models.Index(
+                fields=["updated_at", "receiver", "status", "attempts"],
+                condition=SAW_A_FAILURE,
+                name="kakiyo_outcome_failed_at_idx",
             ),
         ]
 

@@ -50,12 +50,15 @@ PERIODS = {
     "7d": dt.timedelta(days=7),
     "30d": dt.timedelta(days=30),
 }
+#: Periods drawn a bar a day rather than a bar an hour.
+BY_DAY = {"30d"}
 
 
 @dataclass
 class EventStats:
     period: str
     start: dt.datetime
+    #: The chart's bars: hours, or days for a long period (``bucket`` says which).
     hours: list[dt.datetime]
     by_hour_outcome: dict[dt.datetime, dict[str, int]]
     by_type: dict[str, dict[str, int]]
@@ -89,12 +92,16 @@ class EventStats:
 def event_stats(period: str = "24h", now: dt.datetime | None = None) -> EventStats:
     """Counts for the last ``period`` ("24h", "7d" or "30d"), bucketed by hour."""
     now = now or timezone.now()
+    by_day = period in BY_DAY
     end = hour_of(now) + dt.timedelta(hours=1)
     start = end - PERIODS[period]
+    if by_day:  # whole UTC days, today's included
+        end = hour_of(now).replace(hour=0) + dt.timedelta(days=1)
+        start = end - PERIODS[period]
     by_hour: dict[dt.datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     by_type: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     totals: dict[str, int] = defaultdict(int)
-    for series, labels, hour, value in hourly(["deliveries", "processed"], start):
+    for series, labels, hour, value in hourly(["deliveries", "processed"], start, by_day=by_day):
         n = int(value)
         kind = labels.get("event_type") or "(none)"
         if series == "deliveries":
@@ -107,11 +114,12 @@ def event_stats(period: str = "24h", now: dt.datetime | None = None) -> EventSta
             status = labels.get("status", "")
             by_type[kind][status] += n
             totals[status] += n
-    count = int(PERIODS[period].total_seconds() // 3600)
+    step = dt.timedelta(days=1) if by_day else dt.timedelta(hours=1)
+    count = int(PERIODS[period] / step)
     return EventStats(
         period=period,
         start=start,
-        hours=[start + dt.timedelta(hours=i) for i in range(count)],
+        hours=[start + step * i for i in range(count)],
         by_hour_outcome={hour: dict(counts) for hour, counts in by_hour.items()},
         by_type={kind: dict(counts) for kind, counts in by_type.items()},
         totals=dict(totals),
@@ -135,7 +143,8 @@ def oldest_waiting_event() -> WebhookEvent | None:
 
 
 def hourly_chart(stats: EventStats, width: int = 960, height: int = 240) -> SafeString:
-    """A stacked bar chart of answers per hour by outcome, as inline SVG."""
+    """A stacked bar chart of answers per hour (or day) by outcome, as inline SVG."""
+    by_day = stats.period in BY_DAY
     left, bottom, top = 48, 28, 10
     plot_w, plot_h = width - left - 10, height - bottom - top
     peak = max((sum(c.values()) for c in stats.by_hour_outcome.values()), default=0) or 1
@@ -150,21 +159,29 @@ def hourly_chart(stats: EventStats, width: int = 960, height: int = 240) -> Safe
                 continue
             h = plot_h * n / peak
             y -= h
-            title = f"{hour:%Y-%m-%d %H}:00 UTC: {n} {outcome}"
+            title = (
+                f"{hour:%Y-%m-%d %H}:00 UTC: {n} {outcome}"
+                if not by_day
+                else (f"{hour:%Y-%m-%d} UTC: {n} {outcome}")
+            )
             bars.append(
                 (f"{left + index * bar_w:.1f}", f"{y:.1f}", f"{max(bar_w - 1, 0.5):.1f}",
                  f"{h:.1f}", colour, title)
             )  # fmt: skip
     labels_every = max(1, len(stats.hours) // 8)
     labels = [
-        (f"{left + index * bar_w:.1f}", f"{height - 8}", f"{hour:%d %H}h")
+        (
+            f"{left + index * bar_w:.1f}",
+            f"{height - 8}",
+            f"{hour:%m-%d}" if by_day else f"{hour:%d %H}h",
+        )
         for index, hour in enumerate(stats.hours)
         if index % labels_every == 0
     ]
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="kakiyo-chart" role="img" '
         'width="{}" height="{}" viewBox="0 0 {} {}" font-size="11">'
-        "<title>Answers per hour by outcome</title>"
+        "<title>Answers by outcome</title>"
         '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#888"/>'
         '<text x="4" y="{}">{}</text><text x="4" y="{}">0</text>'
         "{}{}</svg>",

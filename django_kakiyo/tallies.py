@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import json
 import random
 import threading
@@ -25,7 +26,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
+from django.db.models.functions import TruncDay
 from django.utils import timezone
 
 from .database import bounded_transaction
@@ -176,24 +178,37 @@ def totals(series: Iterable[str]) -> dict[str, list[tuple[dict[str, str], float]
         .annotate(total=Sum("value"))
     )
     for name, labels, total in rows:
-        found[name].append((json.loads(labels or "{}"), float(total or 0)))
+        found[name].append((parse_labels(labels), float(total or 0)))
     return found
 
 
 def hourly(
-    series: Iterable[str], since: dt.datetime
+    series: Iterable[str], since: dt.datetime, *, by_day: bool = False
 ) -> list[tuple[str, dict[str, str], dt.datetime, float]]:
-    """The hourly rows of ``series`` from ``since`` on, shards summed."""
+    """The hourly rows of ``series`` from ``since`` on, shards summed (``by_day``: summed by
+    UTC day, a 24th of the rows for a long period)."""
+    chosen = Tally.objects.filter(hour__gte=hour_of(since), series__in=list(series))
+    bucket = TruncDay("hour", tzinfo=dt.UTC) if by_day else F("hour")
     rows = (
-        Tally.objects.filter(hour__gte=hour_of(since), series__in=list(series))
-        .values_list("series", "labels", "hour")
+        chosen.annotate(bucket=bucket)
+        .values_list("series", "labels", "bucket")
         .order_by()
         .annotate(total=Sum("value"))
     )
-    return [
-        (name, json.loads(labels or "{}"), hour, float(total or 0))
-        for name, labels, hour, total in rows
-    ]
+    found: list[tuple[str, dict[str, str], dt.datetime, float]] = []
+    for name, labels, moment, total in rows:
+        found.append((name, parse_labels(labels), moment, float(total or 0)))
+    return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple(json.loads(text or "{}").items())
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """A stored label set (the same few strings come back on every row: parsed once)."""
+    return dict(_parsed(text))
 
 
 def compact(now: dt.datetime | None = None) -> int:

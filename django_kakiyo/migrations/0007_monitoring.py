@@ -112,6 +112,14 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.AddIndex(
+            model_name="receiveroutcome",
+            index=models.Index(
+                condition=models.Q(("status", "failed"), ("attempts__gt", 1), _connector="OR"),
+                fields=["updated_at", "receiver", "status", "attempts"],
+                name="kakiyo_outcome_failed_at_idx",
+            ),
+        ),
+        migrations.AddIndex(
             model_name="rejectedrequest",
             index=models.Index(
                 condition=models.Q(("body_complete", True)),
