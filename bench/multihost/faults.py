@@ -1,0 +1,179 @@
+"""The faults of the multi-host run, and the timeline that applies them during the load.
+
+Each fault is applied at its offset from the start of the load and, when it lasts, undone
+after its duration; a progress line is printed at each start and end:
+
+- ``impair``: latency and loss between kakiyo and the web hosts: ``tc netem`` on kakiyo's
+  link where the kernel has netem, else emulated by the sender (``SIGUSR1``/``SIGUSR2``);
+- ``cut web <-> broker``: both web hosts lose the broker (router blackhole rules), 20 s;
+- ``cut worker1 <-> db``: worker1 loses PostgreSQL, 20 s;
+- ``kill -9 worker2``: every process in worker2's namespace (Celery master, its pool and
+  beat) is killed with SIGKILL, then started again;
+- ``stop db``: ``pg_ctl stop -m fast``, 5 s, ``pg_ctl start``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .run import Run
+
+
+@dataclass(frozen=True)
+class Fault:
+    at: float  # seconds after the load starts
+    name: str
+    duration: float  # 0: an instant fault (no end line)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The size of a run: load, timeline and the shortened timeouts (all seconds)."""
+
+    rate: float  # deliveries per second
+    prospects: int  # chains in parallel
+    duration: float  # seconds of load
+    requeue_after: float  # KAKIYO['REQUEUE_AFTER']
+    processing_timeout: float  # KAKIYO['PROCESSING_TIMEOUT']
+    sweep: float  # beat's interval for the sweeper
+    visibility: float  # Redis visibility_timeout
+    cron: float  # kakiyo_import_spool's interval on each web host
+    drain: float  # the most the drain may take
+    timeline: tuple[Fault, ...]
+
+
+QUICK = Profile(
+    rate=16, prospects=40, duration=84, requeue_after=5, processing_timeout=10, sweep=2,
+    visibility=30, cron=10, drain=60,
+    timeline=(
+        Fault(4, "impair", 14),
+        Fault(20, "cut web <-> broker", 20),
+        Fault(43, "cut worker1 <-> db", 20),
+        Fault(66, "kill -9 worker2", 0),
+        Fault(72, "stop db", 5),
+    ),
+)  # fmt: skip
+FULL = Profile(
+    rate=100, prospects=300, duration=290, requeue_after=30, processing_timeout=60, sweep=5,
+    visibility=120, cron=30, drain=600,
+    timeline=(
+        Fault(30, "impair", 30),
+        Fault(90, "cut web <-> broker", 20),
+        Fault(140, "cut worker1 <-> db", 20),
+        Fault(190, "kill -9 worker2", 0),
+        Fault(230, "stop db", 5),
+    ),
+)  # fmt: skip
+
+
+def actions(run: Run) -> dict[str, tuple[Callable[[], str], Callable[[], str]]]:
+    """For each fault name: (apply, undo), each returning what it did, for the log line."""
+    topo = run.topo
+
+    def impair() -> str:
+        if run.netem:
+            topo.impair()
+            return f"tc netem {topo_netem()} on kakiyo's link, both ways"
+        assert run.sender is not None and run.sender.proc is not None
+        run.sender.proc.send_signal(signal.SIGUSR1)
+        return (
+            "EMULATED in the sender (no netem in this kernel): +80+-20 ms each way, "
+            "1 % of requests and 1 % of answers lost"
+        )
+
+    def unimpair() -> str:
+        if run.netem:
+            topo.unimpair()
+        elif run.sender is not None and run.sender.proc is not None:
+            run.sender.proc.send_signal(signal.SIGUSR2)
+        return "impairment removed"
+
+    def cut_web_broker() -> str:
+        topo.cut("web1", "broker")
+        topo.cut("web2", "broker")
+        return "router drops web1, web2 <-> broker (ip rule ... blackhole)"
+
+    def heal_web_broker() -> str:
+        topo.heal("web1", "broker")
+        topo.heal("web2", "broker")
+        return "web1, web2 <-> broker restored"
+
+    def cut_worker_db() -> str:
+        topo.cut("worker1", "db")
+        return "router drops worker1 <-> db (ip rule ... blackhole)"
+
+    def heal_worker_db() -> str:
+        topo.heal("worker1", "db")
+        return "worker1 <-> db restored"
+
+    def kill_worker2() -> str:
+        pids = topo.pids("worker2")
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while topo.pids("worker2") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        run.restart_worker2()
+        return f"SIGKILL to all {len(pids)} processes of worker2 {sorted(pids)}; started again"
+
+    def stop_db() -> str:
+        started = time.monotonic()
+        run.postgres.stop("fast")
+        return f"pg_ctl stop -m fast took {time.monotonic() - started:.1f} s"
+
+    def start_db() -> str:
+        started = time.monotonic()
+        run.postgres.start()
+        return f"pg_ctl start took {time.monotonic() - started:.1f} s"
+
+    def nothing() -> str:
+        return ""
+
+    return {
+        "impair": (impair, unimpair),
+        "cut web <-> broker": (cut_web_broker, heal_web_broker),
+        "cut worker1 <-> db": (cut_worker_db, heal_worker_db),
+        "kill -9 worker2": (kill_worker2, nothing),
+        "stop db": (stop_db, start_db),
+    }
+
+
+def topo_netem() -> str:
+    from .topology import NETEM
+
+    return NETEM
+
+
+def play(run: Run, timeline: tuple[Fault, ...], load_started: float) -> None:
+    """Apply the timeline; returns when the last fault has been undone."""
+    steps = actions(run)
+    pending: list[tuple[float, int, str, str]] = []  # (when, order, kind, name)
+    for order, fault in enumerate(timeline):
+        pending.append((fault.at, order * 2, "start", fault.name))
+        if fault.duration:
+            pending.append((fault.at + fault.duration, order * 2 + 1, "end", fault.name))
+    for when, _, kind, name in sorted(pending):
+        wait = load_started + when - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        apply, undo = steps[name]
+        if kind == "start":
+            run.windows.append({"name": name, "start": time.time()})
+        try:
+            what = apply() if kind == "start" else undo()
+        except BaseException as error:
+            run.log(f"fault {kind}: {name}: FAILED: {error!r}")
+            raise
+        if kind == "end":
+            next(w for w in run.windows if w["name"] == name)["end"] = time.time()
+        duration = next(f.duration for f in timeline if f.name == name)
+        length = f" for {duration:.0f} s" if kind == "start" and duration else ""
+        run.log(f"fault {kind}: {name}{length}" + (f": {what}" if what else ""))
