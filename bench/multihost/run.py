@@ -33,6 +33,7 @@ from pathlib import Path
 
 from . import SECRET, backends, faults, services
 from .backends import Postgres
+from .cpu import CpuMeter
 from .services import REPO, Program, run_on
 from .topology import HOSTS, Topology, address, remove_stale
 
@@ -204,9 +205,12 @@ class Run:
             start_new_session=True,
         )
         threading.Thread(target=self._forward_sender, daemon=True).start()
+        meter = CpuMeter(self.topo.namespaces())
+        meter.start()
         faults.play(self, p.timeline, time.monotonic())
         (self.root / "kakiyo" / "faults.json").write_text(json.dumps(self.windows))
         code = self.sender.proc.wait()
+        self.log(meter.stop())
         if code != 0:
             raise SystemExit(f"the sender failed (exit {code}); see {self.sender.log_path}")
 
@@ -316,8 +320,12 @@ def main() -> None:
     parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis")
     parser.add_argument("--rate", type=float, help="deliveries per second (overrides the profile)")
     args = parser.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("bin/run-multihost needs root: it creates network namespaces")
+    problem = "" if os.geteuid() == 0 else "it needs root (it creates network namespaces)"
+    if not problem and (missing := services.missing_tools(args.broker)):
+        problem = f"missing on this machine: {', '.join(missing)}"
+    if problem:
+        print(f"bin/run-multihost: {problem}", file=sys.stderr)
+        sys.exit(2)
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
