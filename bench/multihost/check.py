@@ -40,7 +40,7 @@ def in_order_check(delivery: Delivery) -> bool:
     after later events of its prospect; it must still be processed exactly once (P, L, D),
     which is checked for every delivery.
     """
-    return delivery["status"] != 202
+    return bool(delivery["status"] != 202)
 
 
 def read_sender(path: str) -> tuple[list[Delivery], dict[str, Any]]:
@@ -59,7 +59,7 @@ def read_database(dsn: str) -> tuple[dict[str, str], dict[str, list[tuple[Any, .
     """``{dedup_key: status}`` of the stored events, and every processing per dedup key in
     commit order: ``(commit time, row id, host, pid, event id)``."""
     with psycopg.connect(dsn) as connection:
-        events = dict(
+        events: dict[str, str] = dict(
             connection.execute("SELECT dedup_key, status FROM django_kakiyo_webhookevent")
         )
         processings: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
@@ -84,7 +84,7 @@ def out_of_order(
     for delivery in acked:
         if in_order_check(delivery) and processings.get(delivery["sha256"]):
             by_prospect[delivery["prospect"]].append(delivery)
-    total, causes, examples = 0, Counter[str](), []
+    total, causes, examples = 0, Counter[str](), list[str]()
     for prospect, chain in sorted(by_prospect.items()):
         chain.sort(key=lambda d: d["acked_at"])
         first = [processings[d["sha256"]][0] for d in chain]

@@ -7,6 +7,8 @@ one event leave two. No foreign key and no unique constraint: the table must be 
 double, and must not depend on the app's tables.
 """
 
+from __future__ import annotations
+
 from django.db import models
 
 
@@ -18,6 +20,8 @@ class Processing(models.Model):
     host = models.CharField(max_length=32)
     pid = models.IntegerField()
     recorded_at = models.DateTimeField()
+
+    objects: models.Manager[Processing] = models.Manager()
 
     def __str__(self) -> str:
         return f"event {self.event_id} on {self.host}/{self.pid}"

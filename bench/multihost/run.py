@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -158,8 +159,8 @@ class Run:
         for host in ("web1", "web2"):
             services.probe_tcp(self.topo, "kakiyo", address(host), services.WEB_PORT, 60)
         for host in ("worker1", "worker2"):
-            program = self.programs[f"{host}-celery"]
-            services.wait_for(f"{host}'s worker", lambda p=program: services.worker_ready(p), 60)
+            ready = functools.partial(services.worker_ready, self.programs[f"{host}-celery"])
+            services.wait_for(f"{host}'s worker", ready, 60)
         self.log("web1, web2 (gunicorn), worker1, worker2 (Celery), beat on worker2: up")
 
     def restart_worker2(self) -> None:

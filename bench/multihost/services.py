@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -116,19 +117,19 @@ def missing_tools(broker: str) -> list[str]:
     return [name for name, present in needs.items() if not present]
 
 
-def run_on(topo: Topology, host: str, argv: list[str], **kwargs: object) -> str:
+def run_on(topo: Topology, host: str, argv: list[str], env: dict[str, str] | None = None) -> str:
     """Run a command on ``host`` to completion; its output, or SystemExit on failure."""
     result = subprocess.run(
-        topo.exec_prefix(host) + argv, capture_output=True, text=True, cwd=REPO, **kwargs
-    )  # type: ignore[call-overload]
+        topo.exec_prefix(host) + argv, capture_output=True, text=True, cwd=REPO, env=env
+    )
     if result.returncode != 0:
         raise SystemExit(f"on {host}: {' '.join(argv)} failed:\n{result.stdout}{result.stderr}")
     return str(result.stdout)
 
 
-def wait_for(what: str, done: object, timeout: float) -> None:
+def wait_for(what: str, done: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not done():  # type: ignore[operator]
+    while not done():
         if time.monotonic() > deadline:
             raise SystemExit(f"{what} not ready after {timeout:.0f} s")
         time.sleep(0.2)

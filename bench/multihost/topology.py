@@ -26,6 +26,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HOSTS = ("db", "broker", "web1", "web2", "worker1", "worker2", "kakiyo")
@@ -199,7 +200,7 @@ def kill_namespace_processes(namespaces: list[str], grace: float = 5.0) -> None:
             time.sleep(0.1)
 
 
-def remove_stale(log: object = print) -> None:
+def remove_stale(log: Callable[[str], None] = print) -> None:
     """Namespaces a killed earlier run left (its pid is gone, or is no longer this script)."""
     stale: dict[int, list[str]] = {}
     for name in list_namespaces():
@@ -212,7 +213,7 @@ def remove_stale(log: object = print) -> None:
         except OSError:
             cmdline = b""
         if pid != os.getpid() and b"bench.multihost" not in cmdline:
-            log(f"removing namespaces a killed run {pid} left: {' '.join(sorted(names))}")  # type: ignore[operator]
+            log(f"removing namespaces a killed run {pid} left: {' '.join(sorted(names))}")
             kill_namespace_processes(names)
             for name in names:
                 ip("netns", "del", name, check=False)
