@@ -47,7 +47,7 @@ class Run:
             self.profile = dataclasses.replace(self.profile, rate=args.rate)
         self.started = time.monotonic()
         self.topo = Topology()
-        self.root = Path(tempfile.mkdtemp(prefix="kakiyo-multihost-"))
+        self.root = Path(tempfile.mkdtemp(prefix=f"kakiyo-multihost-{os.getpid()}-"))
         self.root.chmod(0o755)  # the postgres user reaches its data directory through it
         (self.root / "logs").mkdir()
         self.postgres = Postgres(self.topo, self.root)
@@ -341,7 +341,7 @@ def main() -> None:
         code, summary = run.verdict()
         print(summary, end="", flush=True)
     except (KeyboardInterrupt, SystemExit) as error:
-        run.log(f"STOPPED: {error}")
+        run.log(f"STOPPED: {error or 'interrupted'}")
     except Exception:
         run.log("FAILED:\n" + traceback.format_exc())
     finally:

@@ -23,8 +23,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -200,20 +202,30 @@ def kill_namespace_processes(namespaces: list[str], grace: float = 5.0) -> None:
             time.sleep(0.1)
 
 
+def run_alive(pid: int) -> bool:
+    """Whether run ``pid`` is still going (the pid exists and is still this script)."""
+    try:
+        return b"bench.multihost" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def remove_stale(log: Callable[[str], None] = print) -> None:
-    """Namespaces a killed earlier run left (its pid is gone, or is no longer this script)."""
+    """What a killed earlier run left: its namespaces (and what runs in them), its temporary
+    directory (``/tmp/kakiyo-multihost-<pid>-*``)."""
     stale: dict[int, list[str]] = {}
     for name in list_namespaces():
         match = re.fullmatch(rf"{PREFIX}(\d+)-\w+", name)
         if match:
             stale.setdefault(int(match.group(1)), []).append(name)
     for pid, names in stale.items():
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            cmdline = b""
-        if pid != os.getpid() and b"bench.multihost" not in cmdline:
+        if pid != os.getpid() and not run_alive(pid):
             log(f"removing namespaces a killed run {pid} left: {' '.join(sorted(names))}")
             kill_namespace_processes(names)
             for name in names:
                 ip("netns", "del", name, check=False)
+    for directory in Path(tempfile.gettempdir()).glob("kakiyo-multihost-*-*"):
+        owner = directory.name.split("-")[2]
+        if owner.isdigit() and int(owner) != os.getpid() and not run_alive(int(owner)):
+            log(f"removing the temporary directory a killed run left: {directory}")
+            shutil.rmtree(directory, ignore_errors=True)
