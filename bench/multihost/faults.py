@@ -14,13 +14,16 @@ after its duration; a progress line is printed at each start and end:
 
 from __future__ import annotations
 
-import contextlib
-import os
+import json
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from .services import run_on
+from .topology import address
 
 if TYPE_CHECKING:
     from .run import Run
@@ -46,12 +49,13 @@ class Profile:
     visibility: float  # Redis visibility_timeout
     cron: float  # kakiyo_import_spool's interval on each web host
     drain: float  # the most the drain may take
+    receiver_work: float  # seconds each processing takes in the receiver (inside the transaction)
     timeline: tuple[Fault, ...]
 
 
 QUICK = Profile(
     rate=16, prospects=40, duration=84, requeue_after=5, processing_timeout=10, sweep=2,
-    visibility=30, cron=10, drain=60,
+    visibility=30, cron=10, drain=60, receiver_work=0.02,
     timeline=(
         Fault(4, "impair", 14),
         Fault(20, "cut web <-> broker", 20),
@@ -61,8 +65,8 @@ QUICK = Profile(
     ),
 )  # fmt: skip
 FULL = Profile(
-    rate=100, prospects=300, duration=290, requeue_after=30, processing_timeout=60, sweep=5,
-    visibility=120, cron=30, drain=600,
+    rate=100, prospects=300, duration=290, requeue_after=30, processing_timeout=15, sweep=5,
+    visibility=120, cron=30, drain=600, receiver_work=0.02,
     timeline=(
         Fault(30, "impair", 30),
         Fault(90, "cut web <-> broker", 20),
@@ -106,8 +110,8 @@ def actions(run: Run) -> dict[str, tuple[Callable[[], str], Callable[[], str]]]:
         return "web1, web2 <-> broker restored"
 
     def cut_worker_db() -> str:
-        topo.cut("worker1", "db")
-        return "router drops worker1 <-> db (ip rule ... blackhole)"
+        caught = in_transaction(run, "worker1", topo.cut_command("worker1", "db"))
+        return f"router drops worker1 <-> db (ip rule ... blackhole); {caught}"
 
     def heal_worker_db() -> str:
         topo.heal("worker1", "db")
@@ -115,14 +119,16 @@ def actions(run: Run) -> dict[str, tuple[Callable[[], str], Callable[[], str]]]:
 
     def kill_worker2() -> str:
         pids = topo.pids("worker2")
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        caught = in_transaction(
+            run, "worker2", f"ip netns pids {topo.ns('worker2')} | xargs -r kill -9"
+        )
         deadline = time.monotonic() + 10
         while topo.pids("worker2") and time.monotonic() < deadline:
             time.sleep(0.05)
         run.restart_worker2()
-        return f"SIGKILL to all {len(pids)} processes of worker2 {sorted(pids)}; started again"
+        return (
+            f"SIGKILL to all {len(pids)} processes of worker2 {sorted(pids)} ({caught}); restarted"
+        )
 
     def stop_db() -> str:
         started = time.monotonic()
@@ -144,6 +150,31 @@ def actions(run: Run) -> dict[str, tuple[Callable[[], str], Callable[[], str]]]:
         "kill -9 worker2": (kill_worker2, nothing),
         "stop db": (stop_db, start_db),
     }
+
+
+def in_transaction(run: Run, host: str, command: str) -> str:
+    """Run ``command`` as soon as ``host`` is inside a transaction (``inflight.py``)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.multihost.inflight",
+        "--dsn",
+        run.postgres.local_dsn,
+        "--client",
+        address(host),
+        "--timeout",
+        "10",
+        "--then",
+        command,
+    ]
+    found = json.loads(run_on(run.topo, "db", argv, env=run.env("db")))
+    run.windows[-1]["caught"] = found["caught"]
+    if found["caught"]:
+        return (
+            f"caught {host} {found['transaction_ms']} ms into a transaction "
+            f"(after {found['waited_ms']} ms of watching)"
+        )
+    return f"no transaction of {host} seen in {found['waited_ms']} ms: applied anyway"
 
 
 def topo_netem() -> str:

@@ -84,6 +84,7 @@ class Run:
             "MH_PROCESSING_TIMEOUT": str(p.processing_timeout),
             "MH_SWEEP_INTERVAL": str(p.sweep),
             "MH_VISIBILITY_TIMEOUT": str(p.visibility),
+            "MH_RECEIVER_WORK": str(p.receiver_work),
         }
         if host.startswith("web"):
             env["MH_SPOOL_DIR"] = str(self.root / host / "spool")
@@ -118,7 +119,8 @@ class Run:
             f"timeouts: REQUEUE_AFTER {p.requeue_after} s, PROCESSING_TIMEOUT "
             f"{p.processing_timeout} s, sweeper every {p.sweep} s"
             + (f", Redis visibility_timeout {p.visibility} s" if broker == "redis" else "")
-            + f", kakiyo_import_spool every {p.cron} s on each web host"
+            + f", kakiyo_import_spool every {p.cron} s on each web host; receivers take "
+            f"{p.receiver_work * 1000:.0f} ms"
         )
         broker_env = self.env("broker")
         self.start(backends.broker_program(self.topo, broker, self.root, broker_env))
@@ -340,6 +342,7 @@ def main() -> None:
         run.drain()
         code, summary = run.verdict()
         print(summary, end="", flush=True)
+        run.log(services.worker_log_summary(run.root / "logs"))
     except (KeyboardInterrupt, SystemExit) as error:
         run.log(f"STOPPED: {error or 'interrupted'}")
     except Exception:

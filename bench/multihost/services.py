@@ -196,6 +196,27 @@ def beat_program(topo: Topology, host: str, env: dict[str, str], root: Path) -> 
     return Program(topo, host, "beat", argv, env, root / "logs")
 
 
+def worker_log_summary(logs: Path) -> str:
+    """What the workers' logs tell, for information only (the verdict never reads logs)."""
+    lines = [
+        line
+        for path in sorted(logs.glob("worker*-celery.log"))
+        for line in path.read_text(errors="replace").splitlines()
+    ]
+    failed = [line for line in lines if "raised unexpected" in line]
+    closed = sum("the connection is closed" in line for line in failed)
+    # django_kakiyo's own lines (the settings' format, not Celery's "[date: LEVEL/...]")
+    ours = [line for line in lines if " django_kakiyo." in line and not line.startswith("[")]
+    lost = sum("claim lost" in line for line in ours)
+    requeued = [line for line in ours if "Requeued" in line]
+    events = sum(int(line.split("Requeued ")[1].split()[0]) for line in requeued)
+    return (
+        f"worker logs (information): {len(failed)} tasks failed ({closed} on 'the connection "
+        f"is closed'), {lost} claims lost and rolled back, {len(requeued)} sweeper passes "
+        f"requeued {events} events"
+    )
+
+
 def worker_ready(program: Program, since: int = 0) -> bool:
     """Celery logs ``<name> ready.`` once it consumes; ``since``: log offset to look after."""
     if not program.running():

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,7 @@ from pathlib import Path
 
 HOSTS = ("db", "broker", "web1", "web2", "worker1", "worker2", "kakiyo")
 PREFIX = "kmh"  # namespaces are kmh<pid of the run>-<host>
+BLACKHOLE = ("blackhole", "pref", "100")
 NETEM = "delay 80ms 20ms loss 2%"  # what --impair asks of netem, both ways
 
 
@@ -47,7 +49,6 @@ def address(host: str) -> str:
 class Topology:
     def __init__(self, run_id: int | None = None) -> None:
         self.run_id = run_id if run_id is not None else os.getpid()
-        self.cuts: set[tuple[str, str]] = set()
         self.impaired = False
 
     def ns(self, host: str) -> str:
@@ -97,41 +98,35 @@ class Topology:
 
     # -- faults --------------------------------------------------------------------------
 
+    def _rules(self, action: str, a: str, b: str) -> list[list[str]]:
+        """``ip rule`` commands that add or delete the blackhole between ``a`` and ``b``."""
+        return [
+            [
+                "-n",
+                self.router,
+                "rule",
+                action,
+                "from",
+                address(src),
+                "to",
+                address(dst),
+                *BLACKHOLE,
+            ]
+            for src, dst in ((a, b), (b, a))
+        ]
+
+    def cut_command(self, a: str, b: str) -> str:
+        """:meth:`cut` as one shell command, for a helper that picks the moment."""
+        return " && ".join(shlex.join(["ip", *args]) for args in self._rules("add", a, b))
+
     def cut(self, a: str, b: str) -> None:
         """Drop everything between hosts ``a`` and ``b``, both ways, at the router."""
-        for src, dst in ((a, b), (b, a)):
-            ip(
-                "-n",
-                self.router,
-                "rule",
-                "add",
-                "from",
-                address(src),
-                "to",
-                address(dst),
-                "blackhole",
-                "pref",
-                "100",
-            )
-        self.cuts.add((a, b))
+        for args in self._rules("add", a, b):
+            ip(*args)
 
     def heal(self, a: str, b: str) -> None:
-        for src, dst in ((a, b), (b, a)):
-            ip(
-                "-n",
-                self.router,
-                "rule",
-                "del",
-                "from",
-                address(src),
-                "to",
-                address(dst),
-                "blackhole",
-                "pref",
-                "100",
-                check=False,
-            )
-        self.cuts.discard((a, b))
+        for args in self._rules("del", a, b):
+            ip(*args, check=False)
 
     def netem_available(self) -> tuple[bool, str]:
         """Try netem on the router's loopback: (works, tc's answer when it does not)."""
