@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 from .services import Program, probe_tcp, run_on
@@ -184,9 +185,14 @@ def wait_broker(topo: Topology, kind: str, root: Path, env: dict[str, str]) -> N
     if kind == "redis":
         probe_tcp(topo, "worker1", address("broker"), 6379, 30)
         return
-    run_on(
-        topo,
-        "broker",
-        [str(RABBIT_BIN / "rabbitmqctl"), "-q", "await_startup", "--timeout", "60"],
-        env={**env, **rabbit_env(root / "broker")},
-    )
+    # await_startup fails at once while the node has not registered with epmd yet: retry.
+    argv = [str(RABBIT_BIN / "rabbitmqctl"), "-q", "await_startup", "--timeout", "60"]
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            run_on(topo, "broker", argv, env={**env, **rabbit_env(root / "broker")})
+            return
+        except SystemExit:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
