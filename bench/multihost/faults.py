@@ -14,6 +14,7 @@ after its duration; a progress line is printed at each start and end:
 
 from __future__ import annotations
 
+import heapq
 import json
 import signal
 import sys
@@ -22,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .services import run_on
-from .topology import address
+from .services import flags, run_on
+from .topology import NETEM, address
 
 if TYPE_CHECKING:
     from .run import Run
@@ -84,7 +85,7 @@ def actions(run: Run) -> dict[str, tuple[Callable[[], str], Callable[[], str]]]:
     def impair() -> str:
         if run.netem:
             topo.impair()
-            return f"tc netem {topo_netem()} on kakiyo's link, both ways"
+            return f"tc netem {NETEM} on kakiyo's link, both ways"
         assert run.sender is not None and run.sender.proc is not None
         run.sender.proc.send_signal(signal.SIGUSR1)
         return (
@@ -154,19 +155,8 @@ def actions(run: Run) -> dict[str, tuple[Callable[[], str], Callable[[], str]]]:
 
 def in_transaction(run: Run, host: str, command: str) -> str:
     """Run ``command`` as soon as ``host`` is inside a transaction (``inflight.py``)."""
-    argv = [
-        sys.executable,
-        "-m",
-        "bench.multihost.inflight",
-        "--dsn",
-        run.postgres.local_dsn,
-        "--client",
-        address(host),
-        "--timeout",
-        "10",
-        "--then",
-        command,
-    ]
+    options = flags(dsn=run.postgres.local_dsn, client=address(host), timeout=10, then=command)
+    argv = [sys.executable, "-m", "bench.multihost.inflight", *options]
     found = json.loads(run_on(run.topo, "db", argv, env=run.env("db")))
     run.windows[-1]["caught"] = found["caught"]
     if found["caught"]:
@@ -177,34 +167,29 @@ def in_transaction(run: Run, host: str, command: str) -> str:
     return f"no transaction of {host} seen in {found['waited_ms']} ms: applied anyway"
 
 
-def topo_netem() -> str:
-    from .topology import NETEM
-
-    return NETEM
-
-
 def play(run: Run, timeline: tuple[Fault, ...], load_started: float) -> None:
-    """Apply the timeline; returns when the last fault has been undone."""
+    """Apply the timeline; returns when the last fault has been undone. A fault lasts its
+    duration from the moment it was applied (a fault may wait for its moment)."""
     steps = actions(run)
-    pending: list[tuple[float, int, str, str]] = []  # (when, order, kind, name)
-    for order, fault in enumerate(timeline):
-        pending.append((fault.at, order * 2, "start", fault.name))
-        if fault.duration:
-            pending.append((fault.at + fault.duration, order * 2 + 1, "end", fault.name))
-    for when, _, kind, name in sorted(pending):
-        wait = load_started + when - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        apply, undo = steps[name]
+    windows: dict[int, dict[str, object]] = {}
+    queue = [(fault.at, order, "start") for order, fault in enumerate(timeline)]
+    heapq.heapify(queue)
+    while queue:
+        when, order, kind = heapq.heappop(queue)
+        fault = timeline[order]
+        time.sleep(max(0.0, load_started + when - time.monotonic()))
+        apply, undo = steps[fault.name]
         if kind == "start":
-            run.windows.append({"name": name, "start": time.time()})
+            windows[order] = {"name": fault.name, "start": time.time()}
+            run.windows.append(windows[order])
         try:
             what = apply() if kind == "start" else undo()
         except BaseException as error:
-            run.log(f"fault {kind}: {name}: FAILED: {error!r}")
+            run.log(f"fault {kind}: {fault.name}: FAILED: {error!r}")
             raise
+        if kind == "start" and fault.duration:
+            heapq.heappush(queue, (time.monotonic() - load_started + fault.duration, order, "end"))
         if kind == "end":
-            next(w for w in run.windows if w["name"] == name)["end"] = time.time()
-        duration = next(f.duration for f in timeline if f.name == name)
-        length = f" for {duration:.0f} s" if kind == "start" and duration else ""
-        run.log(f"fault {kind}: {name}{length}" + (f": {what}" if what else ""))
+            windows[order]["end"] = time.time()
+        length = f" for {fault.duration:.0f} s" if kind == "start" and fault.duration else ""
+        run.log(f"fault {kind}: {fault.name}{length}" + (f": {what}" if what else ""))

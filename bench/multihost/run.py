@@ -35,8 +35,8 @@ from pathlib import Path
 from . import SECRET, backends, faults, services
 from .backends import Postgres
 from .cpu import CpuMeter
-from .services import REPO, Program, run_on
-from .topology import HOSTS, Topology, address, remove_stale
+from .services import REPO, Program, flags, run_on
+from .topology import HOSTS, NETEM, Topology, address, remove_stale
 
 
 class Run:
@@ -55,6 +55,7 @@ class Run:
         self.sender: Program | None = None
         self.netem = False
         self.records = self.root / "kakiyo" / "deliveries.jsonl"
+        self.fault_log = self.root / "kakiyo" / "faults.json"  # the faults as they happened
         self.phases: list[tuple[str, float]] = []
         self.print_lock = threading.Lock()
         self.windows: list[dict[str, object]] = []  # the faults as they happened (wall clock)
@@ -105,12 +106,11 @@ class Run:
             (self.root / host).mkdir(exist_ok=True)
         self.topo.create()
         self.netem, why = self.topo.netem_available()
-        self.log(
-            "netem: available"
-            if self.netem
-            else f"netem: NOT AVAILABLE in this kernel "
-            f"({why}); the latency/loss fault is emulated in the sender instead"
-        )
+        if self.netem:
+            self.log(f"netem: available; the latency/loss fault is tc netem {NETEM}")
+        else:
+            why = f"netem: NOT AVAILABLE in this kernel ({why})"
+            self.log(f"{why}; the latency/loss fault is emulated in the sender instead")
         self.log(
             f"hosts: {', '.join(f'{h} {address(h)}' for h in HOSTS)}; cuts are router "
             "blackhole rules (ip rule), silent both ways"
@@ -139,19 +139,11 @@ class Run:
         self.log("schema migrated (from web1)")
         for host in ("web1", "web2"):
             self.start(services.web_program(self.topo, host, self.env(host), self.root / "logs"))
-            cron = (
-                f"while true; do sleep {p.cron}; {sys.executable} manage.py "
-                "kakiyo_import_spool; done"
-            )
+            importer = f"{sys.executable} manage.py kakiyo_import_spool"
+            cron = f"while true; do sleep {p.cron}; {importer}; done"
+            argv = ["sh", "-c", cron]
             self.start(
-                Program(
-                    self.topo,
-                    host,
-                    "spool-cron",
-                    ["sh", "-c", cron],
-                    self.env(host),
-                    self.root / "logs",
-                )
+                Program(self.topo, host, "spool-cron", argv, self.env(host), self.root / "logs")
             )
         for host in ("worker1", "worker2"):
             self.start(
@@ -179,18 +171,12 @@ class Run:
             f"load: {p.rate}/s for {p.duration} s over {p.prospects} prospects "
             "(one event at a time each), spread over web1 and web2"
         )
+        options = flags(rate=p.rate, duration=p.duration, prospects=p.prospects, secret=SECRET)
         argv = [
             sys.executable,
             "-m",
             "bench.multihost.sender",
-            "--rate",
-            str(p.rate),
-            "--duration",
-            str(p.duration),
-            "--prospects",
-            str(p.prospects),
-            "--secret",
-            SECRET,
+            *options,
             "--out",
             str(self.records),
         ]
@@ -211,7 +197,7 @@ class Run:
         meter = CpuMeter(self.topo.namespaces())
         meter.start()
         faults.play(self, p.timeline, time.monotonic())
-        (self.root / "kakiyo" / "faults.json").write_text(json.dumps(self.windows))
+        self.fault_log.write_text(json.dumps(self.windows))
         code = self.sender.proc.wait()
         self.log(meter.stop())
         if code != 0:
@@ -226,24 +212,10 @@ class Run:
                 self.log("kakiyo: " + line.decode(errors="replace").rstrip())
 
     def check(self, *extra: str) -> subprocess.CompletedProcess[str]:
-        argv = [
-            sys.executable,
-            "-m",
-            "bench.multihost.check",
-            "--records",
-            str(self.records),
-            "--dsn",
-            self.postgres.local_dsn,
-            "--faults",
-            str(self.root / "kakiyo" / "faults.json"),
-            *extra,
-        ]
+        options = flags(records=self.records, dsn=self.postgres.local_dsn, faults=self.fault_log)
+        argv = [*self.topo.exec_prefix("db"), sys.executable, "-m", "bench.multihost.check"]
         return subprocess.run(
-            self.topo.exec_prefix("db") + argv,
-            cwd=REPO,
-            text=True,
-            capture_output=True,
-            env=self.env("db"),
+            [*argv, *options, *extra], cwd=REPO, text=True, capture_output=True, env=self.env("db")
         )
 
     def spooled(self) -> int:
@@ -298,7 +270,7 @@ class Run:
         saved = REPO / "bench" / "results" / f"multihost-{stamp}-{self.args.broker}"
         try:
             shutil.copytree(self.root / "logs", saved)
-            for kept in (self.records, self.root / "kakiyo" / "faults.json"):
+            for kept in (self.records, self.fault_log):
                 if kept.exists():
                     shutil.copy(kept, saved)
             self.log(f"logs and sender records kept in {saved.relative_to(REPO)}")

@@ -117,6 +117,11 @@ def missing_tools(broker: str) -> list[str]:
     return [name for name, present in needs.items() if not present]
 
 
+def flags(**options: object) -> list[str]:
+    """``--name value`` for each keyword argument."""
+    return [item for name, value in options.items() for item in (f"--{name}", str(value))]
+
+
 def run_on(topo: Topology, host: str, argv: list[str], env: dict[str, str] | None = None) -> str:
     """Run a command on ``host`` to completion; its output, or SystemExit on failure."""
     result = subprocess.run(
