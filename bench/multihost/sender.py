@@ -90,7 +90,7 @@ class Sender:
             return await asyncio.wait_for(self._attempt(target, body, signature), TIMEOUT)
         except asyncio.TimeoutError:
             raise Attempt("timeout") from None
-        except OSError as error:
+        except Exception as error:  # refused, reset, cut short: a failed attempt, as for Kakiyo
             raise Attempt(f"{type(error).__name__}: {error}") from None
 
     async def _attempt(
