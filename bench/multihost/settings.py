@@ -8,7 +8,8 @@ environment that ``bench/multihost/run.py`` gives it:
 - ``MH_HOST``: this host's name, recorded with every processing;
 - ``MH_SPOOL_DIR``: the web host's own spool (unset on worker hosts);
 - ``MH_REQUEUE_AFTER``, ``MH_PROCESSING_TIMEOUT``, ``MH_SWEEP_INTERVAL``,
-  ``MH_VISIBILITY_TIMEOUT``: seconds, shorter for ``--quick``.
+  ``MH_VISIBILITY_TIMEOUT``: seconds, shorter for ``--quick``;
+- ``MH_RECEIVER_WORK``: seconds each processing takes in the receiver (``apps.py``).
 """
 
 import os
