@@ -9,4 +9,5 @@
 - ``waiting``: for a condition, and for a quiet machine;
 - ``monitor``: a running Stack sampled every minute (bench/soak.py);
 - ``report``: percentiles, medians, ratios;
+- ``wrk``, ``pyspy``, ``rounds``, ``ab_report``: the A/B rounds of bench/ingest.py.
 """
