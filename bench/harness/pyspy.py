@@ -22,12 +22,9 @@ MARKERS: dict[str, tuple[str, ...]] = {
     "  verify_signature": ("verify_signature (django_kakiyo/signing.py",),
     "  read_event (strict JSON parse, envelope)": ("read_event (django_kakiyo/envelope.py",),
     "  json.loads (baseline)": ("baseline_webhook", "loads (json/__init__.py"),
-    "  redact_headers + client_ip": (
-        "post (django_kakiyo/views.py",
-        "redact_headers (django_kakiyo/ingest.py",
-    ),
+    "  client_ip": ("post (django_kakiyo/views.py", "client_ip (django_kakiyo/client_address.py"),
     "  INSERT (Model.save)": ("save_base (django/db/models/base.py",),
-    "  hand the id to the publisher thread (ours)": ("submit (django_kakiyo/publishing.py",),
+    "  hand the id to the publisher thread (ours)": ("submit (django_kakiyo/background.py",),
     "  bare_task.delay (baseline)": ("delay (celery/app/task.py",),
     "  JsonResponse": ("__init__ (django/http/response.py",),
 }
