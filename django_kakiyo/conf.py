@@ -133,12 +133,9 @@ SETTINGS: tuple[Setting, ...] = (
         _OPTIONAL_NUMBER,
     ),
     Setting("REJECTED_BODY_PREFIX_BYTES", 2048, "Bytes of a refused body kept.", _NUMBER),
-    Setting(
-        "REJECTED_SIGNED_BODIES_BYTES", 16 * 1024**2,
-        "Whole bodies of refused requests with a well-formed signature, in bytes for the "
-        "whole table (for ``kakiyo_reverify``); oldest cut back to their prefix first.",
-        _NUMBER,
-    ),
+    Setting("REJECTED_SIGNED_BODIES_BYTES", 16 * 1024**2, "Bytes of whole bodies of refused "
+            "requests with a well-formed signature, for the whole table (oldest cut first).",
+            _NUMBER),
     Setting(
         "STORED_HEADERS_MAX_BYTES", 4096,
         "Bytes of headers kept with an event or a refused request (as JSON; each value cut "
@@ -188,10 +185,20 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("PUBLISH_BATCH_SIZE", 10, "Event ids per processing message, at most.", _NUMBER),
     Setting(
-        "PUBLISH_BATCH_INTERVAL", 0.05,
-        "Seconds: the web process publishes at most one message per interval, unless "
-        "batches are full. ``0`` publishes every event as soon as the thread gets to it.",
+        "PUBLISH_BATCH_INTERVAL", 0,
+        "Seconds: the least time between two messages of a web process's publisher (unless "
+        "batches are full). ``0``: none; events that arrive while a message is being sent go "
+        "together in the next one, so batches grow with the load without a timer.",
         _NUMBER,
+    ),
+    Setting(
+        "ORDERING", None,
+        "``\"prospect\"``: the events of one prospect are processed one at a time, in the "
+        "order they were stored, across every worker; an event waiting for a retry holds back "
+        "its prospect's later events until it ends processed, failed or ignored. Events "
+        "without a prospect id are not ordered. ``None``: no ordering.",
+        ((v.one_of((None, "prospect")), "E014"),),
+        "None, or 'prospect'.",
     ),
     Setting(
         "CELERY_QUEUE", None,
@@ -214,24 +221,13 @@ SETTINGS: tuple[Setting, ...] = (
         ((v.importable_list, "E012"),),
         "For example ['rest_framework.permissions.IsAuthenticated'].",
     ),
-    # -- monitoring ---------------------------------------------------------------------------
-    Setting(
-        "HEALTH", {},
-        "Thresholds of ``health/``, merged over :data:`HEALTH_DEFAULTS` (the monitoring "
-        "guide says what each means).",
-        ((v.thresholds(HEALTH_DEFAULTS), "E014"),), "For example {'MAX_WAIT': 600}.",
-    ),
-    Setting(
-        "MONITORING_TOKEN", None,
-        "Bearer token for ``health/`` and ``metrics/``; ``None``: sessions only.",
-        ((v.optional(v.str_type), "E015"),), "Set it from an environment variable.", True,
-    ),
-    Setting(
-        "METRICS", None,
-        "Serve ``metrics/``: ``True`` (needs prometheus_client), ``False``, or ``None`` (when "
-        "prometheus_client is installed).",
-        ((v.optional(v.bool_type), "E016"),), "True, False or None.",
-    ),
+    # -- monitoring (docs/howto/monitoring.md) ------------------------------------------------
+    Setting("HEALTH", {}, "Thresholds of ``health/``, merged over :data:`HEALTH_DEFAULTS`.",
+            ((v.thresholds(HEALTH_DEFAULTS), "E014"),), "For example {'MAX_WAIT': 600}."),
+    Setting("MONITORING_TOKEN", None, "Bearer token of ``health/`` and ``metrics/``.",
+            ((v.optional(v.str_type), "E015"),), "Set it from an environment variable.", True),
+    Setting("METRICS", None, "Serve ``metrics/``: True, False, None (if prometheus_client is "
+            "installed).", ((v.optional(v.bool_type), "E016"),), "True, False or None."),
     # -- the Kakiyo REST API ------------------------------------------------------------------
     Setting(
         "API_KEY", None,
