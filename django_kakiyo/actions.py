@@ -18,6 +18,7 @@ from django.utils import timezone
 from .dispatch import enqueue_many
 from .models import ReceiverOutcome, WebhookEvent
 from .ordering import next_in_line, ordering_on
+from .retention import carry_receiver_failures
 from .status import IGNORABLE, REPLAYABLE, Status
 
 
@@ -40,7 +41,9 @@ def replay_events(
     action = "replay failed receivers" if only_failed else "replay"
     result = _apply(events, by, action, REPLAYABLE, _replay)
     if result.done and not only_failed:
-        ReceiverOutcome.objects.filter(event_id__in=result.done).delete()
+        with transaction.atomic():
+            carry_receiver_failures(result.done)
+            ReceiverOutcome.objects.filter(event_id__in=result.done).delete()
     if result.done:
         # After the commit (at once, unless the caller's transaction is still open), in batches.
         transaction.on_commit(partial(enqueue_many, result.done), robust=True)

@@ -89,7 +89,7 @@ def _delete_in_batches(
             if not ids:
                 return total
             if model is WebhookEvent:
-                _keep_receiver_failures(ids)
+                carry_receiver_failures(ids)
             # A normal delete, so the project's own relations (SET_NULL, CASCADE) are honoured.
             model._default_manager.filter(pk__in=ids).delete()
         last_pk = ids[-1]
@@ -98,9 +98,10 @@ def _delete_in_batches(
             progress(len(ids))
 
 
-def _keep_receiver_failures(event_ids: list[int]) -> None:
-    """Carry the failed receiver attempts of events about to go into a tally, in the same
-    transaction, so ``kakiyo_receiver_failures_total`` never goes down when they do."""
+def carry_receiver_failures(event_ids: list[int]) -> None:
+    """Carry the failed receiver attempts of events whose outcome rows are about to go (pruned,
+    or a full replay) into a tally, in the caller's transaction, so
+    ``kakiyo_receiver_failures_total`` never goes down when they do."""
     counts = Counts()
     rows = (
         ReceiverOutcome.objects.filter(SAW_A_FAILURE, event_id__in=event_ids)

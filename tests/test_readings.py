@@ -65,3 +65,13 @@ def test_receiver_failures_count_failed_attempts_and_survive_retention() -> None
     assert totals(["receiver_failures_pruned"])["receiver_failures_pruned"] == [
         ({"receiver": "crm.on_reply"}, 2.0)
     ]
+
+
+def test_a_full_replay_keeps_the_receiver_failures_it_clears() -> None:
+    from django_kakiyo.actions import replay_events
+
+    event = stored_event(status=Status.FAILED)
+    outcome(event, "crm.on_reply", "failed", 5)
+    replay_events([event.pk], by="test")
+    assert ReceiverOutcome.objects.count() == 0
+    assert readings.receiver_failures() == {"crm.on_reply": 5}
