@@ -5,10 +5,11 @@ Called by the webhook view once the answer is sent (:func:`record_answer`). Whet
 webhook is at risk, and for how long, is kept in the database (:class:`DeliveryRisk`, a row a
 kind) so that every process and host sees it: a failure of a kind adds to the row's
 ``consecutive`` (started again at 1 when a good answer came since the last one); a good
-answer (2xx within Kakiyo's 10 s) sets ``cleared_at``, which ends the risk. While the
-database is down (the usual cause of 503s) the failures are counted in this process's
-memory, the signal and the log say so at once, and the counts are written with this
-process's next write.
+answer (2xx within Kakiyo's 10 s) sets ``cleared_at``, which ends the risk (a process
+looks for a risk to end at once after a failure it saw, else every :data:`CLEAR_EVERY`
+seconds). While the database is down (the usual cause of 503s) the failures are counted in
+this process's memory, the signal and the log say so at once, and the counts are written
+with this process's next write.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from django.db import DatabaseError
@@ -23,10 +25,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .conf import kakiyo_settings
-from .database import bounded_transaction
 from .models import DeliveryRisk
 from .signals import webhook_at_risk
-from .tallies import REQUEST_BUCKETS, Counts, pending, write
+from .tallies import REQUEST_BUCKETS, Counts, pending, quick_transaction, write
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,31 @@ class _Unwritten:
 _unwritten = _Unwritten()
 
 
+class _Clearing:
+    """When a good answer should look for a risk to end: at once after this process saw a
+    failure, else at most every :data:`CLEAR_EVERY` seconds (a risk another process recorded
+    ends within that long), so a good answer seldom costs a statement more."""
+
+    def __init__(self) -> None:
+        self.last = -CLEAR_EVERY
+        self.saw_failure = False
+
+    def failed(self) -> None:
+        self.saw_failure = True
+
+    def due(self, saw_failure: bool = False) -> bool:
+        now = time.monotonic()
+        if not (saw_failure or self.saw_failure or now - self.last >= CLEAR_EVERY):
+            return False
+        self.last, self.saw_failure = now, False
+        return True
+
+
+#: Seconds between a process's looks for a risk another process recorded, to end it.
+CLEAR_EVERY = 5.0
+_clearing = _Clearing()
+
+
 def threshold(kind: str) -> int:
     """Failures of ``kind`` in a row that put the webhook at risk."""
     if kind == Kind.SIGNATURES:
@@ -149,17 +175,18 @@ def _write(
     counts.merge(pending.take())
     unwritten = _unwritten.take()
     try:
-        with bounded_transaction():
+        with quick_transaction():
             write(counts, in_transaction=True)
             for kind, burst in unwritten.items():
                 _add_failures(kind, burst)
-            if answer.good:
+            if answer.good and _clearing.due(bool(unwritten)):
                 DeliveryRisk.objects.filter(
                     Q(cleared_at__isnull=True) | Q(last_at__gt=F("cleared_at")),
                     last_at__isnull=False,
                 ).update(cleared_at=now)
             if risk is None:
                 return None
+            _clearing.failed()
             return _add_failures(risk[0], _Burst(1, now, now))
     except DatabaseError:
         pending.keep(counts)

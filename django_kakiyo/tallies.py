@@ -22,7 +22,8 @@ import json
 import random
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -30,7 +31,7 @@ from django.db.models import F, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
-from .database import bounded_transaction
+from .conf import kakiyo_settings
 from .monitoring_tables import ALL_TIME, Tally
 
 #: Shards a series' row is split into; a writer picks one at random.
@@ -98,17 +99,33 @@ def write(counts: Counts, *, in_transaction: bool = False) -> None:
     """Add ``counts`` to their rows: one statement, one random shard, rows in key order (so
     two writers never wait on each other in a circle). ``in_transaction``: the caller's
     transaction holds it (a worker's outcome commits with its counts); otherwise it is its
-    own short transaction, which on PostgreSQL does not wait for its WAL flush."""
+    own :func:`quick_transaction`."""
     if not counts:
         return
     if in_transaction:
         _upsert(counts)
         return
-    with bounded_transaction():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    with quick_transaction():
         _upsert(counts)
+
+
+@contextmanager
+def quick_transaction() -> Iterator[None]:
+    """A short transaction for counts: on PostgreSQL its commit does not wait for the WAL
+    flush (a crash of the database server may lose its last fraction of a second of counts,
+    never an event), and it waits at most ``STORE_TIMEOUT`` for a lock or a statement; all
+    set in one round trip, for this transaction only."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            limit = f"{max(1, round(float(kakiyo_settings.STORE_TIMEOUT) * 1000))}ms"
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT set_config('synchronous_commit', 'off', true), "
+                    "set_config('lock_timeout', %s, true), "
+                    "set_config('statement_timeout', %s, true)",
+                    [limit, limit],
+                )
+        yield
 
 
 def _upsert(counts: Counts) -> None:

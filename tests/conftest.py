@@ -124,6 +124,7 @@ def _forget_unwritten_monitoring() -> Iterator[None]:
 
     tallies.pending.take()
     at_risk._unwritten.take()
+    at_risk._clearing = at_risk._Clearing()
     yield
     tallies.pending.take()
     at_risk._unwritten.take()
