@@ -145,10 +145,7 @@ def record_answer(answer: Answer) -> None:
     webhook at risk, log a warning and send :data:`~django_kakiyo.signals.webhook_at_risk`.
     Never raises: the answer is already sent."""
     now = timezone.now()
-    counts = Counts().add(
-        "deliveries", at=now, outcome=answer.outcome, reason=answer.reason,
-        event_type=answer.event_type,
-    )  # fmt: skip
+    counts = Counts().answer(now, answer.outcome, answer.reason, answer.event_type)
     counts.observe("request_seconds", answer.seconds, REQUEST_BUCKETS)
     risk = answer.risk
     consecutive: int | None = None

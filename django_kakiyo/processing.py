@@ -295,7 +295,7 @@ def _count(events: list[WebhookEvent], status: str) -> None:
     now = timezone.now()
     counts = Counts()
     for event in events:
-        counts.add("processed", at=now, event_type=event.event_type, status=_COUNTED_AS[status])
+        counts.outcome(now, event.event_type, _COUNTED_AS[status])
         if status == Status.PROCESSED and event.received_at is not None:
             lag = (now - event.received_at).total_seconds()
             counts.observe("lag_seconds", lag, LAG_BUCKETS)

@@ -5,8 +5,10 @@ A process that saw something happen adds it here: the web process each answer it
 records it). ``metrics/`` and the stats page read the sums, whichever process or host they run
 on; no ``PROMETHEUS_MULTIPROC_DIR``, no server hook. Series (labels in braces):
 
-- ``deliveries`` {outcome, reason, event_type}: each answer of the webhook, hourly and total;
+- ``deliveries`` {outcome, reason, event_type}: each answer of the webhook (total);
 - ``processed`` {event_type, status}: each processing outcome (processed, retried, failed);
+- for the stats page, hourly: ``answers`` {outcome}, and ``by_type`` {event_type, status}
+  (``received``, or a processing outcome): few rows an hour, whatever the traffic;
 - ``request_seconds`` {le} and ``lag_seconds`` {le}: histograms (non-cumulative buckets,
   ``le="+Inf"`` last) with their ``*_sum``, totals only;
 - ``receiver_failures_pruned`` {receiver}: failed receiver attempts whose outcome rows
@@ -43,6 +45,8 @@ KEEP_HOURLY = dt.timedelta(days=31)
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 INF = "+Inf"
+#: The answers that stored an event (the stats page's "received").
+RECEIVED = ("accepted", "invalid")
 
 Key = tuple[str, str, dt.datetime]
 
@@ -67,20 +71,32 @@ class Counts:
     def __init__(self) -> None:
         self.amounts: dict[Key, float] = defaultdict(float)
 
-    def add(
-        self,
-        series: str,
-        amount: float = 1,
-        *,
-        at: dt.datetime | None = None,
-        **labels: str,
-    ) -> Counts:
-        """Add to the total of ``series`` and, when ``at`` is given, to its hour."""
-        text = label_text(labels)
-        self.amounts[series, text, ALL_TIME] += amount
-        if at is not None:
-            self.amounts[series, text, hour_of(at)] += amount
+    def add(self, series: str, amount: float = 1, **labels: str) -> Counts:
+        """Add to the running total of ``series`` (what the metrics read)."""
+        self.amounts[series, label_text(labels), ALL_TIME] += amount
         return self
+
+    def add_hourly(self, series: str, at: dt.datetime, amount: float = 1, **labels: str) -> Counts:
+        """Add to the hour of ``at`` of ``series`` (what the stats page reads)."""
+        self.amounts[series, label_text(labels), hour_of(at)] += amount
+        return self
+
+    def answer(
+        self, at: dt.datetime, outcome: str, reason: str = "", event_type: str = "",
+        amount: float = 1,
+    ) -> Counts:  # fmt: skip
+        """One answer of the webhook: its total, its hour by outcome and, for an event
+        received, its hour by type."""
+        self.add("deliveries", amount, outcome=outcome, reason=reason, event_type=event_type)
+        self.add_hourly("answers", at, amount, outcome=outcome)
+        if outcome in RECEIVED:
+            self.add_hourly("by_type", at, amount, event_type=event_type, status="received")
+        return self
+
+    def outcome(self, at: dt.datetime, event_type: str, status: str, amount: float = 1) -> Counts:
+        """One processing outcome (processed, retried, failed): its total and its hour."""
+        self.add("processed", amount, event_type=event_type, status=status)
+        return self.add_hourly("by_type", at, amount, event_type=event_type, status=status)
 
     def observe(self, series: str, seconds: float, bounds: Sequence[float]) -> Counts:
         """One observation of a histogram: its bucket, and its sum."""
@@ -216,6 +232,18 @@ def hourly(
     for name, labels, moment, total in rows:
         found.append((name, parse_labels(labels), moment, float(total or 0)))
     return found
+
+
+def since(series: Iterable[str], moment: dt.datetime) -> list[tuple[str, dict[str, str], float]]:
+    """The hourly rows of ``series`` from ``moment`` on, summed over the period (the
+    database adds them up: a row per label set comes back)."""
+    rows = (
+        Tally.objects.filter(hour__gte=hour_of(moment), series__in=list(series))
+        .values_list("series", "labels")
+        .order_by()
+        .annotate(total=Sum("value"))
+    )
+    return [(name, parse_labels(labels), float(total or 0)) for name, labels, total in rows]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -19,15 +19,19 @@ pytestmark = pytest.mark.django_db
 def test_amounts_add_up_across_writes_and_shards() -> None:
     now = timezone.now()
     for _ in range(20):  # random shards: several rows, one total
-        tallies.write(Counts().add("deliveries", at=now, outcome="accepted", event_type="a.b"))
-    tallies.write(Counts().add("deliveries", 2, outcome="rejected", reason="x"))
+        tallies.write(Counts().answer(now, "accepted", event_type="a.b"))
+    tallies.write(Counts().answer(now, "rejected", reason="x", amount=2))
     found = tallies.totals(["deliveries"])["deliveries"]
     assert sorted(found, key=str) == sorted(
         [({"event_type": "a.b", "outcome": "accepted"}, 20.0),
          ({"outcome": "rejected", "reason": "x"}, 2.0)], key=str
     )  # fmt: skip
-    (row,) = tallies.hourly(["deliveries"], now - dt.timedelta(hours=1))
-    assert row[2] == hour_of(now) and row[3] == 20.0
+    answers = {row[1]["outcome"]: (row[2], row[3]) for row in
+               tallies.hourly(["answers"], now - dt.timedelta(hours=1))}  # fmt: skip
+    assert answers == {"accepted": (hour_of(now), 20.0), "rejected": (hour_of(now), 2.0)}
+    assert tallies.since(["by_type"], now - dt.timedelta(hours=1)) == [
+        ("by_type", {"event_type": "a.b", "status": "received"}, 20.0)
+    ]
 
 
 def test_a_histogram_observation_is_a_bucket_and_a_sum() -> None:
@@ -71,3 +75,36 @@ def test_compact_folds_closed_hours_and_forgets_old_ones() -> None:
     assert [k for k in by_hour if k[0] == hour_of(closed)] == [(hour_of(closed), 0)]
     assert len([k for k in by_hour if k[0] == hour_of(now)]) == 3  # the current hour: untouched
     assert by_hour[ALL_TIME, 5] == 9
+
+
+def test_the_upgrade_starts_the_tallies_from_the_stored_rows() -> None:
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    from django_kakiyo.models import RejectedRequest
+    from django_kakiyo.stats import event_stats
+
+    from .factories import stored_event
+
+    stored_event(status="processed", processed_at=timezone.now(), delivery_count=3)
+    stored_event(status="failed", age=dt.timedelta(hours=2))
+    stored_event(status="invalid", age=dt.timedelta(days=40))
+    RejectedRequest.objects.create(reason="verification_failed")
+    migration = importlib.import_module("django_kakiyo.migrations.0008_tallies_from_stored_rows")
+
+    class SchemaEditor:
+        pass
+
+    editor = SchemaEditor()
+    editor.connection = connection  # type: ignore[attr-defined]
+    migration.backfill(apps, editor)
+    found = {
+        (labels["outcome"], labels.get("reason", "")): value
+        for labels, value in tallies.totals(["deliveries"])["deliveries"]
+    }
+    assert found == {("accepted", ""): 2, ("duplicate", ""): 2, ("invalid", ""): 1,
+                     ("rejected", "verification_failed"): 1}  # fmt: skip
+    stats = event_stats("7d")
+    assert (stats.total, stats.totals["rejected"], stats.failure_rate) == (2, 1, 0.5)

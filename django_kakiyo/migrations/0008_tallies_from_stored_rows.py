@@ -26,11 +26,23 @@ def backfill(apps, schema_editor):
     since = timezone.now().replace(minute=0, second=0, microsecond=0) - KEEP_HOURLY
     amounts = defaultdict(float)
 
+    def text(labels):
+        return json.dumps({k: v for k, v in sorted(labels.items()) if v}, separators=(",", ":"))
+
     def add(series, labels, hour, n):
-        text = json.dumps({k: v for k, v in sorted(labels.items()) if v}, separators=(",", ":"))
-        amounts[series, text, ALL_TIME] += n
-        if hour is not None and hour >= since:
-            amounts[series, text, hour] += n
+        """A total, and the stats page's hourly rows (as tallies.Counts writes them)."""
+        amounts[series, text(labels), ALL_TIME] += n
+        if hour is None or hour < since:
+            return
+        outcome, status = labels.get("outcome"), labels.get("status")
+        if series == "deliveries":
+            amounts["answers", text({"outcome": outcome}), hour] += n
+            if outcome in ("accepted", "invalid"):
+                by_type = {"event_type": labels.get("event_type", ""), "status": "received"}
+                amounts["by_type", text(by_type), hour] += n
+        else:
+            by_type = {"event_type": labels.get("event_type", ""), "status": status}
+            amounts["by_type", text(by_type), hour] += n
 
     def grouped(queryset, moment, *fields, total=None):
         return (

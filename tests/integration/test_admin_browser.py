@@ -76,8 +76,7 @@ def test_operator_filters_opens_replays_and_reads_stats(live_server: Any) -> Non
         age=dt.timedelta(hours=2),
     )
     for event in WebhookEvent.objects.all():  # what the webhook and the worker would count
-        write(Counts().add("deliveries", at=event.received_at, outcome="accepted",
-                           event_type=event.event_type))  # fmt: skip
+        write(Counts().answer(event.received_at, "accepted", event_type=event.event_type))
     with chromium_page() as page:
 
         def shot(name: str) -> None:
@@ -153,12 +152,10 @@ def test_on_call_sees_badges_and_the_at_risk_banner_in_both_themes(live_server: 
     DeliveryRisk.objects.create(kind="signatures", consecutive=3, since=now, last_at=now)
     for hours in range(0, 30 * 24, 5):  # a month of answers, for the 30-day page
         at = now - dt.timedelta(hours=hours)
-        counts = Counts().add("deliveries", 20 + hours % 7, at=at, outcome="accepted",
-                              event_type="linkedin.message.sent")  # fmt: skip
-        counts.add("deliveries", hours % 3, at=at, outcome="rejected",
-                   reason="verification_failed")  # fmt: skip
-        counts.add("processed", 20, at=at, event_type="linkedin.message.sent",
-                   status="processed")  # fmt: skip
+        counts = Counts().answer(at, "accepted", event_type="linkedin.message.sent",
+                                 amount=20 + hours % 7)  # fmt: skip
+        counts.answer(at, "rejected", reason="verification_failed", amount=hours % 3)
+        counts.outcome(at, "linkedin.message.sent", "processed", amount=20)
         write(counts)
     with chromium_page() as page:
         page.goto(f"{live_server.url}/admin/login/?next=/admin/django_kakiyo/webhookevent/")
