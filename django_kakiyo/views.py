@@ -98,9 +98,13 @@ class WebhookView(View):
             close = response.close
 
             def close_and_count() -> None:
-                close()
+                # The server closes the response once the answer is sent; count it before
+                # Django's own close, whose request_finished closes this thread's connection.
                 seconds = time.monotonic() - started
-                record_answer(dataclasses.replace(answer, seconds=seconds))
+                try:
+                    record_answer(dataclasses.replace(answer, seconds=seconds))
+                finally:
+                    close()
 
             response.close = close_and_count  # type: ignore[method-assign]
         return response
