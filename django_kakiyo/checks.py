@@ -100,7 +100,7 @@ def _check_monitoring(user: Mapping[str, Any]) -> list[CheckMessage]:
                 "cannot answer.",
                 hint='pip install "django-kakiyo[metrics]", or set METRICS to None (served '
                 "when prometheus_client is installed) or False.",
-                id="django_kakiyo.E016",
+                id="django_kakiyo.E017",
             )
         )
     token = user.get("MONITORING_TOKEN")

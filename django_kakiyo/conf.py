@@ -223,11 +223,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # -- monitoring (docs/howto/monitoring.md) ------------------------------------------------
     Setting("HEALTH", {}, "Thresholds of ``health/``, merged over :data:`HEALTH_DEFAULTS`.",
-            ((v.thresholds(HEALTH_DEFAULTS), "E014"),), "For example {'MAX_WAIT': 600}."),
+            ((v.thresholds(HEALTH_DEFAULTS), "E015"),), "For example {'MAX_WAIT': 600}."),
     Setting("MONITORING_TOKEN", None, "Bearer token of ``health/`` and ``metrics/``.",
-            ((v.optional(v.str_type), "E015"),), "Set it from an environment variable.", True),
+            ((v.optional(v.str_type), "E016"),), "Set it from an environment variable.", True),
     Setting("METRICS", None, "Serve ``metrics/``: True, False, None (if prometheus_client is "
-            "installed).", ((v.optional(v.bool_type), "E016"),), "True, False or None."),
+            "installed).", ((v.optional(v.bool_type), "E017"),), "True, False or None."),
     # -- the Kakiyo REST API ------------------------------------------------------------------
     Setting(
         "API_KEY", None,

@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
@@ -29,11 +29,11 @@ from .backoff import backoff_delay
 from .conf import kakiyo_settings
 from .database import is_outage
 from .models import WebhookEvent, claim_expiry
-from .ordering import is_held_back, next_in_line, not_held_back, ordering_on
+from .ordering import held_back, next_in_line, not_held_back, ordering_on
 from .receivers import Failure, receiver_name, run_receivers
 from .signals import processing_failed
 from .status import PENDING, Status
-from .tallies import LAG_BUCKETS, Counts, write
+from .tallies import outcome_counts, write
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +122,14 @@ def process_event(event_id: int, *, can_retry: bool = True) -> Outcome:
 def process_events(event_ids: Sequence[int], *, can_retry: bool = True) -> dict[int, Outcome]:
     """:func:`process_event` for several events, claimed together; an outcome per id."""
     claimed_at = timezone.now()
-    outcomes = _run(claim(event_ids, claimed_at), claimed_at, can_retry=can_retry)
-    return {
-        event_id: outcomes.get(event_id) or _not_claimed(event_id, claimed_at)
-        for event_id in dict.fromkeys(event_ids)
-    }
+    events = claim(event_ids, claimed_at)
+    outcomes = _run(events, claimed_at, can_retry=can_retry)
+    if ordering_on():
+        outcomes = _hand_on(events, outcomes)
+    unclaimed = [event_id for event_id in dict.fromkeys(event_ids) if event_id not in outcomes]
+    if unclaimed:
+        outcomes.update(_not_claimed(unclaimed, claimed_at))
+    return {event_id: outcomes[event_id] for event_id in dict.fromkeys(event_ids)}
 
 
 def _run(
@@ -154,7 +157,7 @@ def _run(
             if lost and shared:
                 raise _ClaimLost
             done = [event for event in events if event.pk not in failures and event.pk not in lost]
-            _count(done, Status.PROCESSED)
+            write(outcome_counts(done, Status.PROCESSED), in_transaction=True)
     except (DatabaseError, _ClaimLost) as error:
         if len(events) > 1:
             logger.warning(
@@ -183,7 +186,7 @@ def _run(
                 event, claimed_at, failures[event.pk], can_retry=can_retry
             )
         else:
-            outcomes[event.pk] = Outcome(status=Status.PROCESSED, then=_hand_on(event))
+            outcomes[event.pk] = Outcome(status=Status.PROCESSED)
     return outcomes
 
 
@@ -197,12 +200,17 @@ def _shares_a_transaction() -> bool:
 
 
 def _finish(event_ids: list[int], claimed_at: dt.datetime) -> set[int]:
-    """Mark the events processed while our claim holds; the ids whose claim was lost."""
-    mine = WebhookEvent.objects.filter(pk__in=event_ids).claimed_at(claimed_at)
-    held = set(mine.values_list("pk", flat=True))
-    if held:
-        now = timezone.now()
-        mine.filter(pk__in=held).update(
+    """Mark the events processed while our claim holds; the ids whose claim was lost.
+
+    One UPDATE; only when it changed fewer rows than asked is there a second query, to name
+    the events it left alone."""
+    if not event_ids:
+        return set()
+    now = timezone.now()
+    updated = (
+        WebhookEvent.objects.filter(pk__in=event_ids)
+        .claimed_at(claimed_at)
+        .update(
             status=Status.PROCESSED,
             status_changed_at=now,
             processed_at=now,
@@ -210,14 +218,28 @@ def _finish(event_ids: list[int], claimed_at: dt.datetime) -> set[int]:
             last_traceback="",
             next_attempt_at=None,
         )
-    return set(event_ids) - held
+    )
+    if updated == len(event_ids):
+        return set()
+    ours = WebhookEvent.objects.filter(
+        pk__in=event_ids, status=Status.PROCESSED, processed_at=now, status_changed_at=now
+    )
+    return set(event_ids) - set(ours.values_list("pk", flat=True))
 
 
-def _hand_on(event: WebhookEvent) -> tuple[int, ...]:
-    """With ordering, the next event of ``event``'s prospect, now that ``event`` has ended."""
-    if not ordering_on() or not event.prospect_id:
-        return ()
-    return tuple(next_in_line([event.prospect_id]))
+def _hand_on(events: list[WebhookEvent], outcomes: dict[int, Outcome]) -> dict[int, Outcome]:
+    """With ordering: in the outcome of each event that ended (processed or failed), the next
+    event of its prospect, which can run now; one query for the batch."""
+    ended = {
+        event.pk: event.prospect_id
+        for event in events
+        if event.prospect_id and outcomes[event.pk].status in (Status.PROCESSED, Status.FAILED)
+    }
+    following = next_in_line(ended.values())
+    for event_id, prospect_id in ended.items():
+        if prospect_id in following:
+            outcomes[event_id] = replace(outcomes[event_id], then=(following[prospect_id],))
+    return outcomes
 
 
 def _record_failure(
@@ -259,7 +281,7 @@ def _record_failure(
             errors=errors,
             failed_receivers=[receiver_name(receiver) for receiver, _ in errors],
         )
-    return Outcome(status=Status.FAILED, then=_hand_on(event))
+    return Outcome(status=Status.FAILED)
 
 
 def _release(
@@ -275,50 +297,41 @@ def _release(
             .update(status=status, status_changed_at=now, **fields)
         )
         if updated == 1:
-            _count([event], status)
+            write(outcome_counts([event], status), in_transaction=True)
     return updated == 1
 
 
-#: How each outcome is counted in the ``processed`` tally (metrics and the stats page).
-_COUNTED_AS: dict[str, str] = {
-    Status.PROCESSED: "processed",
-    Status.QUEUED: "retried",
-    Status.FAILED: "failed",
-}
-
-
-def _count(events: list[WebhookEvent], status: str) -> None:
-    """Count the outcome of ``events`` in the caller's transaction (it commits with them),
-    with the processing lag of those processed."""
-    if not events:
-        return
-    now = timezone.now()
-    counts = Counts()
-    for event in events:
-        counts.outcome(now, event.event_type, _COUNTED_AS[status])
-        if status == Status.PROCESSED and event.received_at is not None:
-            lag = (now - event.received_at).total_seconds()
-            counts.observe("lag_seconds", lag, LAG_BUCKETS)
-    write(counts, in_transaction=True)
-
-
-def _not_claimed(event_id: int, now: dt.datetime) -> Outcome:
-    """Why ``event_id`` could not be claimed, and when trying again would make sense."""
-    event = (
-        WebhookEvent.objects.filter(pk=event_id)
-        .only("status", "status_changed_at", "next_attempt_at")
-        .first()
-    )
-    if event is None:
-        return Outcome(status="missing", claimed=False)
-    retry_in: float | None = None
-    if event.status == Status.PROCESSING:
-        # Another worker holds it; look again once its claim would count as abandoned.
-        expires = claim_expiry(event.status_changed_at, kakiyo_settings.PROCESSING_TIMEOUT)
-        retry_in = max(1.0, (expires - now).total_seconds())
-    elif event.status in PENDING and event.next_attempt_at is not None:
-        due_in = max(0.0, (event.next_attempt_at - now).total_seconds())
-        # Held back behind its prospect's earlier event: that one hands it on when it ends.
-        held_back = ordering_on() and due_in == 0 and is_held_back(event_id)
-        retry_in = None if held_back else due_in
-    return Outcome(status=event.status, retry_in=retry_in, claimed=False)
+def _not_claimed(event_ids: list[int], now: dt.datetime) -> dict[int, Outcome]:
+    """Why each of ``event_ids`` could not be claimed, and when trying again would make
+    sense; one query for them all (and one more with ordering)."""
+    events = {
+        event.pk: event
+        for event in WebhookEvent.objects.filter(pk__in=event_ids).only(
+            "status", "status_changed_at", "next_attempt_at"
+        )
+    }
+    due = [
+        event.pk
+        for event in events.values()
+        if event.status in PENDING
+        and event.next_attempt_at is not None
+        and event.next_attempt_at <= now
+    ]
+    # Held back behind its prospect's earlier event: that one hands it on when it ends.
+    waiting = held_back(due) if ordering_on() and due else set()
+    outcomes = {}
+    for event_id in event_ids:
+        event = events.get(event_id)
+        if event is None:
+            outcomes[event_id] = Outcome(status="missing", claimed=False)
+            continue
+        retry_in: float | None = None
+        if event.status == Status.PROCESSING:
+            # Another worker holds it; look again once its claim would count as abandoned.
+            expires = claim_expiry(event.status_changed_at, kakiyo_settings.PROCESSING_TIMEOUT)
+            retry_in = max(1.0, (expires - now).total_seconds())
+        elif event.status in PENDING and event.next_attempt_at is not None:
+            due_in = max(0.0, (event.next_attempt_at - now).total_seconds())
+            retry_in = None if event_id in waiting else due_in
+        outcomes[event_id] = Outcome(status=event.status, retry_in=retry_in, claimed=False)
+    return outcomes

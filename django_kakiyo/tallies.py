@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from .conf import kakiyo_settings
 from .monitoring_tables import ALL_TIME, Tally
+from .status import Status
 
 #: Shards a series' row is split into; a writer picks one at random.
 SHARDS = 8
@@ -160,6 +161,27 @@ def _upsert(counts: Counts) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+#: How each outcome of processing is counted (``processed`` and ``by_type``).
+COUNTED_AS: dict[str, str] = {
+    Status.PROCESSED: "processed",
+    Status.QUEUED: "retried",
+    Status.FAILED: "failed",
+}
+
+
+def outcome_counts(events: Iterable[Any], status: str) -> Counts:
+    """The counts of ``events`` ending an attempt in ``status`` (processed, queued for a
+    retry, failed), with the processing lag of those processed; the caller writes them in
+    the transaction that records the outcome, so they commit together."""
+    now = timezone.now()
+    counts = Counts()
+    for event in events:
+        counts.outcome(now, event.event_type, COUNTED_AS[status])
+        if status == Status.PROCESSED and event.received_at is not None:
+            counts.observe("lag_seconds", (now - event.received_at).total_seconds(), LAG_BUCKETS)
+    return counts
 
 
 class Pending:

@@ -57,14 +57,14 @@ def test_team_secrets_alone_are_enough(settings: Any) -> None:
         ({"WEBHOOK_SECRETS": ["x" * 20], "API_BASE_URL": "ftp://x"}, ["django_kakiyo.E013"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "API_KEY": 42}, ["django_kakiyo.E013"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "RETENTION": 30}, ["django_kakiyo.W004"]),
-        ({"WEBHOOK_SECRETS": ["x" * 20], "HEALTH": 300}, ["django_kakiyo.E014"]),
-        ({"WEBHOOK_SECRETS": ["x" * 20], "HEALTH": {"MAX_WAITT": 1}}, ["django_kakiyo.E014"]),
-        ({"WEBHOOK_SECRETS": ["x" * 20], "HEALTH": {"MAX_WAIT": -1}}, ["django_kakiyo.E014"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "HEALTH": 300}, ["django_kakiyo.E015"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "HEALTH": {"MAX_WAITT": 1}}, ["django_kakiyo.E015"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "HEALTH": {"MAX_WAIT": -1}}, ["django_kakiyo.E015"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "HEALTH": {"MAX_BACKLOG": 10}}, []),
-        ({"WEBHOOK_SECRETS": ["x" * 20], "MONITORING_TOKEN": 42}, ["django_kakiyo.E015"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "MONITORING_TOKEN": 42}, ["django_kakiyo.E016"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "MONITORING_TOKEN": "short"}, ["django_kakiyo.W007"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "MONITORING_TOKEN": ""}, []),
-        ({"WEBHOOK_SECRETS": ["x" * 20], "METRICS": "yes"}, ["django_kakiyo.E016"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "METRICS": "yes"}, ["django_kakiyo.E017"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "METRICS": True}, []),
         (
             {"WEBHOOK_SECRETS": ["x" * 20], "REJECTED_SIGNED_BODIES_BYTES": -1},
@@ -138,7 +138,7 @@ def test_metrics_wanted_without_prometheus_client_is_an_error(
 
     monkeypatch.setattr(checks, "prometheus_client_installed", lambda: False)
     assert ids(settings, {"WEBHOOK_SECRETS": ["x" * 20], "METRICS": True}) == [
-        "django_kakiyo.E016"
+        "django_kakiyo.E017"
     ]
     assert ids(settings, {"WEBHOOK_SECRETS": ["x" * 20], "METRICS": None}) == []
 

@@ -201,11 +201,7 @@ def test_each_prospects_events_run_one_at_a_time_in_order_across_four_workers(
                 with lock:
                     ids[event_id] = (prospect, seq)
         finally:
-            # The test client leaves a thread's database connection open (a server would
-            # close it at request_finished): close it, or it stays open until the garbage
-            # collector finds it, warning in whichever test runs then, or keeps the test
-            # database from being dropped.
-            connections.close_all()
+            connections.close_all()  # this thread's own connection
 
     senders = [threading.Thread(target=send, args=(f"p_{n}",)) for n in range(PROSPECTS)]
     for sender in senders:
