@@ -44,6 +44,13 @@ class EventPermissions(BasePermission):
         return bool(user.has_perm(needed))
 
 
+def api_permissions() -> list[BasePermission]:
+    """The permissions of every view of the API: :class:`EventPermissions` and then
+    ``KAKIYO['API_PERMISSION_CLASSES']``."""
+    configured = kakiyo_settings.api_permission_classes()
+    return [EventPermissions(), *(permission() for permission in configured)]
+
+
 class WebhookEventSerializer(serializers.ModelSerializer[WebhookEvent]):
     class Meta:
         model = WebhookEvent
@@ -85,6 +92,19 @@ class NewestFirst(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def get_page_size(self, request: Request) -> int:
+        """``page_size``, capped at ``max_page_size``: a value that is not a whole number from
+        1 up is a 400 (DRF's own pagination would quietly use the default instead)."""
+        value = request.query_params.get(self.page_size_query_param)
+        if not value:
+            return self.page_size
+        if not (value.isascii() and value.isdigit() and int(value) >= 1):
+            raise ValidationError({self.page_size_query_param: "A whole number from 1 up."})
+        return min(int(value), self.max_page_size)
+
+
+#: The values of the ``status`` filter.
+STATUSES = tuple(WebhookEvent.Status.values)
 
 #: Query parameters that filter on a column by equality.
 EXACT_FILTERS = {
@@ -113,8 +133,7 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
         return [JSONRenderer()]
 
     def get_permissions(self) -> list[BasePermission]:
-        configured = kakiyo_settings.api_permission_classes()
-        return [EventPermissions(), *(permission() for permission in configured)]
+        return api_permissions()
 
     def get_serializer_class(self) -> type[WebhookEventSerializer]:
         if self.action == "list":
@@ -130,6 +149,8 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
             if value := params.get(parameter):
                 if has_unstorable(value):  # no stored value holds one; the database refuses it
                     raise ValidationError({parameter: "A value without NUL characters."})
+                if parameter == "status" and value not in STATUSES:
+                    raise ValidationError({parameter: f"One of {', '.join(STATUSES)}."})
                 queryset = queryset.filter(**{field: value})
         for parameter, lookup in (("received_after", "gte"), ("received_before", "lt")):
             if value := params.get(parameter):

@@ -1,7 +1,8 @@
 """URLs to include under a prefix of your choice, e.g. ``path("kakiyo/", include(...))``.
 
 ``webhook/`` (name ``kakiyo-webhook``) receives deliveries; ``api/events/`` is the events API
-(names ``kakiyo-event-list``, ``kakiyo-event-detail``, ``kakiyo-event-replay``).
+(names ``kakiyo-event-list``, ``kakiyo-event-detail``, ``kakiyo-event-replay``) and
+``api/schema/`` its OpenAPI schema (name ``kakiyo-api-schema``; 501 without drf-spectacular).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from .api_schema import schema_view
 from .events_api import WebhookEventViewSet
 from .views import webhook_view
 
@@ -17,5 +19,6 @@ router.register("api/events", WebhookEventViewSet, basename="kakiyo-event")
 
 urlpatterns = [
     path("webhook/", webhook_view, name="kakiyo-webhook"),
+    path("api/schema/", schema_view, name="kakiyo-api-schema"),
     *router.urls,
 ]

@@ -205,3 +205,33 @@ def test_a_browser_gets_the_browsable_api_when_it_is_installed(
     response = admin_client.get(LIST, headers={"Accept": "text/html"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5", "\uff11"])
+def test_a_page_size_that_is_not_a_whole_number_from_1_is_a_400(
+    admin_client: Client, value: str
+) -> None:
+    response = admin_client.get(LIST, {"page_size": value})
+    assert response.status_code == 400
+    assert "page_size" in response.json()
+
+
+def test_a_large_page_size_is_capped(admin_client: Client) -> None:
+    for i in range(3):
+        stored_event(age=dt.timedelta(seconds=i))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("django_kakiyo.events_api.NewestFirst.max_page_size", 2)
+        assert len(ids(admin_client.get(LIST, {"page_size": "1000"}))) == 2
+
+
+def test_an_unknown_status_is_a_400(admin_client: Client) -> None:
+    response = admin_client.get(LIST, {"status": "done"})
+    assert response.status_code == 400
+    assert "processed" in response.json()["status"]
+
+
+def test_an_empty_filter_filters_nothing(
+    admin_client: Client, events: dict[str, WebhookEvent]
+) -> None:
+    query = {name: "" for name in ("type", "status", "team", "received_after", "page_size")}
+    assert ids(admin_client.get(LIST, query)) == [events[k].pk for k in "abc"]

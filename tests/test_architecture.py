@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("storing and operating", ["ingest", "actions", "pytest_plugin"]),
     ("the spool", ["spool"]),
     ("HTTP and operators' screens", ["views", "sweeper", "admin", "events_api"]),
+    ("the events API's schema", ["api_schema"]),
     (
         "entry points",
         ["tasks", "urls", "apps", "client", "management", "templatetags", "migrations"],
