@@ -13,7 +13,7 @@ with schemathesis.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
@@ -163,25 +163,42 @@ if AVAILABLE:
         )
         return [*exact, *moments, page_size]
 
-    #: Each action's summary and answers.
-    ACTIONS: dict[str, tuple[str, dict[int, Any]]] = {
-        "list": (
+    class Operation(NamedTuple):
+        """What the schema says of one action of the API."""
+
+        summary: str
+        description: str
+        responses: dict[int, Any]
+
+    ACTIONS = {
+        "list": Operation(
             "List stored events, newest first",
+            "Cursor-paginated, so a page costs the same on a table of millions: follow "
+            "`next` and `previous`. Filters combine; an empty value filters nothing.",
             {
-                200: WebhookEventSerializer,
+                200: OpenApiResponse(WebhookEventSerializer, "A page of events."),
                 400: BAD_FILTER,
                 **REFUSALS,
                 404: OpenApiResponse(ErrorSerializer, "An invalid cursor."),
             },
         ),
-        "retrieve": (
-            "One event, with its headers, traceback and history",
-            {200: WebhookEventDetailSerializer, **REFUSALS, **NOT_FOUND},
-        ),
-        "replay": (
-            "Replay an event: process it again",
+        "retrieve": Operation(
+            "Read one event",
+            "With what lists leave out: the headers (credentials redacted), the last "
+            "traceback and the history of operator actions.",
             {
-                200: ReplayedSerializer,
+                200: OpenApiResponse(WebhookEventDetailSerializer, "The event."),
+                **REFUSALS,
+                **NOT_FOUND,
+            },
+        ),
+        "replay": Operation(
+            "Replay an event",
+            "Reset its attempts and process it again through the normal path (a Celery "
+            "worker, or the web process's processing thread), recorded in its history as "
+            "`api:<username>`. Needs the replay_webhookevent permission.",
+            {
+                200: OpenApiResponse(ReplayedSerializer, "Replayed."),
                 **REFUSALS,
                 **NOT_FOUND,
                 409: OpenApiResponse(
@@ -198,8 +215,17 @@ if AVAILABLE:
         def _action(self) -> str:
             return str(getattr(self.view, "action", ""))
 
+        def get_operation_id(self) -> str:
+            return f"events_{self._action()}"
+
+        def get_tags(self) -> list[str]:
+            return ["events"]
+
         def get_summary(self) -> str | None:
-            return ACTIONS[self._action()][0]
+            return ACTIONS[self._action()].summary
+
+        def get_description(self) -> str:  # type: ignore[override]
+            return ACTIONS[self._action()].description
 
         def get_override_parameters(self) -> list[Any]:
             return list_parameters() if self._action() == "list" else []
@@ -208,7 +234,7 @@ if AVAILABLE:
             return None if self._action() == "replay" else super().get_request_serializer()
 
         def get_response_serializers(self) -> Any:
-            return ACTIONS[self._action()][1]
+            return ACTIONS[self._action()].responses
 
         def get_operation(self, *args: Any, **kwargs: Any) -> Any:
             operation = super().get_operation(*args, **kwargs)
