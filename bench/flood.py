@@ -4,10 +4,11 @@
 
 Needs PostgreSQL (database kakiyo_bench on 127.0.0.1, created if missing) and Redis on
 127.0.0.1:6379 (databases 10 and 11). Starts gunicorn (2 workers x 4 threads, gthread) and a
-Celery worker with the bench settings (bench/servers.py), then runs, for ``--seconds`` each:
+Celery worker with the bench settings (bench/harness/servers.py), then runs, for
+``--seconds`` each:
 
 1. **quiet**: authentic signed deliveries, one every 1/``--rate`` s on one keep-alive
-   connection (open loop: latency counts from when a delivery was due);
+   connection (open loop, bench/harness/load.py: latency counts from when a delivery was due);
 2. **flood**: the same, while ``--flooders`` connections send, back to back, a 1 MB JSON body
    ``[{"0":0},{"0":0},...]`` with a well-formed but wrong ``X-Kakiyo-Signature``: the body the
    attack report used, slow to re-serialise;
@@ -24,7 +25,6 @@ over 2 s, every authentic delivery answered 200. Raw results go to bench/results
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import statistics
 import sys
@@ -36,9 +36,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import servers
+from bench.harness import environment
+from bench.harness.database import reset_events
+from bench.harness.deliveries import WEBHOOK_PATH, Connection, generate_deliveries
+from bench.harness.load import run_load
+from bench.harness.report import percentile
+from bench.harness.servers import Stack
 
-PATH = "/kakiyo/webhook/"
 FAKE_SIGNATURE = "ab" * 32
 GUNICORN_OPTIONS = [
     "--workers", "2",
@@ -56,50 +60,18 @@ def attack_body(size: int = 1_000_000) -> bytes:
     return b"[" + item * (size // len(item)) + b'{"0":0}]'
 
 
-def post(connection: http.client.HTTPConnection, body: bytes, signature: str) -> int:
-    connection.request(
-        "POST",
-        PATH,
-        body=body,
-        headers={"Content-Type": "application/json", "X-Kakiyo-Signature": signature},
-    )
-    response = connection.getresponse()
-    response.read()
-    return response.status
-
-
 def flood(port: int, stop: threading.Event, statuses: Counter[Any]) -> None:
+    """Post the attack body back to back on one connection until ``stop``."""
     body = attack_body()
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection = Connection(port, timeout=60)
     while not stop.is_set():
-        try:
-            statuses[post(connection, body, FAKE_SIGNATURE)] += 1
-        except (OSError, http.client.HTTPException) as error:
-            statuses[type(error).__name__] += 1
-            connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-
-
-def authentic(port: int, deliveries: list[tuple[str, bytes]], rate: float) -> list[Any]:
-    """Send each delivery when due; (latency from due, status) for each."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    results = []
-    start = time.monotonic()
-    for index, (signature, body) in enumerate(deliveries):
-        due = start + index / rate
-        if (pause := due - time.monotonic()) > 0:
-            time.sleep(pause)
-        try:
-            status: Any = post(connection, body, signature)
-        except (OSError, http.client.HTTPException) as error:
-            status = type(error).__name__
-            connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        results.append((time.monotonic() - due, status))
-    return results
+        status, _, error = connection.post(WEBHOOK_PATH, body, FAKE_SIGNATURE)
+        statuses[status or error] += 1
+    connection.close()
 
 
 def phase(port: int, deliveries: list[tuple[str, bytes]], rate: float, flooders: int) -> dict:
+    """The authentic deliveries at ``rate`` on one connection, under ``flooders`` floods."""
     stop = threading.Event()
     flood_statuses: Counter[Any] = Counter()
     threads = [
@@ -110,29 +82,30 @@ def phase(port: int, deliveries: list[tuple[str, bytes]], rate: float, flooders:
         thread.start()
     time.sleep(2 if flooders else 0)  # let the flood reach its pace
     started = time.monotonic()
-    results = authentic(port, deliveries, rate)
+    results = run_load(port, deliveries, rate, senders=1, t0=started, timeout=60)
     seconds = time.monotonic() - started
     stop.set()
     for thread in threads:
         thread.join(60)
-    latencies = sorted(latency for latency, _ in results)
+    latencies = [r.latency for r in results]
     return {
         "p50": statistics.median(latencies),
-        "p95": latencies[int(len(latencies) * 0.95)],
-        "max": latencies[-1],
-        "statuses": dict(Counter(str(status) for _, status in results)),
+        "p95": percentile(latencies, 0.95),
+        "max": max(latencies),
+        "statuses": dict(Counter(r.outcome for r in results)),
         "flood_per_second": sum(flood_statuses.values()) / seconds if flooders else 0.0,
         "flood_statuses": {str(k): v for k, v in flood_statuses.items()},
     }
 
 
 def run_stack(name: str, env: dict[str, str], plan: list[tuple[str, int]], args: Any) -> dict:
+    """Start a Stack with ``env``, run each (label, flooders) phase of ``plan`` on it."""
     results = {}
     offset = 0
-    with servers.Stack(name, gunicorn_options=GUNICORN_OPTIONS, env=env) as stack:
+    with Stack(name, gunicorn_options=GUNICORN_OPTIONS, env=env) as stack:
         for label, flooders in plan:
             count = int(args.seconds * args.rate)
-            deliveries = servers.generate_deliveries(count, offset)
+            deliveries = generate_deliveries(count, offset)
             offset += count
             print(f"{label}: {count} authentic deliveries at {args.rate}/s, "
                   f"{flooders} flooding connections", flush=True)  # fmt: skip
@@ -157,10 +130,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5, help="Authentic deliveries/s (5).")
     parser.add_argument("--no-unprotected", action="store_true", help="Skip phase 3.")
     args = parser.parse_args()
-    servers.exit_on_sigterm()
-    servers.setup_django()
-    servers.reset_events()
-    print(servers.code_fingerprint(), flush=True)
+    environment.exit_on_sigterm()
+    environment.setup_django()
+    reset_events()
+    print(environment.code_fingerprint(), flush=True)
 
     results = run_stack("flood", {}, [("quiet", 0), ("flood", args.flooders)], args)
     if not args.no_unprotected:
@@ -178,9 +151,7 @@ def main() -> None:
     ok = flooded["p50"] < 0.1 and flooded["max"] < 2 and set(flooded["statuses"]) == {"200"}
     verdict = "met" if ok else "MISSED"
     print(f"goal (median < 0.1 s, max < 2 s, all 200 under the flood): {verdict}")
-    servers.RESULTS.mkdir(exist_ok=True)
-    out = servers.RESULTS / f"flood-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    out = environment.save_results("flood", {"args": vars(args), "results": results})
     print(f"raw results: {out}")
 
 

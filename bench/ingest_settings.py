@@ -1,4 +1,4 @@
-"""Settings for bench/ingest.py and bench/soak.py: bench.settings, plus the baseline view.
+"""Settings for bench/ingest.py, soak.py and flood.py: bench.settings, plus the baseline view.
 
 The example project's URLs with ``/baseline/webhook/`` added (bench/urls.py), and the app
 that holds the baseline's bare Celery task (bench/baseline.py) in place of the latency

@@ -4,7 +4,8 @@
 
 Needs PostgreSQL (KAKIYO_BENCH_DATABASE_URL, default database kakiyo_bench on 127.0.0.1,
 created if missing) and Redis on 127.0.0.1:6379 (databases 10 and 11). It starts one worker
-(prefork, 2 processes), then alternates, one request in flight at a time:
+(prefork, 2 processes; log in bench/results/latency-worker.log), then alternates, one request
+in flight at a time:
 
 - ours: a signed delivery POSTed through Django's full request stack (test client, no
   network), stored in PostgreSQL, handed to this process's publisher thread; the clock
@@ -21,34 +22,18 @@ p50/p99 of each and their ratio (ours / baseline).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.harness import environment
+from bench.harness.report import percentile, ratio
+from bench.harness.servers import CeleryWorker
 
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin_url = url.rsplit("/", 1)[0].replace("postgres://", "postgresql://", 1) + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+WARMUP = 20  # the first deliveries of each warm up connections and caches
 
 
 def main() -> None:
@@ -65,15 +50,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    import django
-
-    from bench import settings as bench_settings
-
-    ensure_database(bench_settings.DATABASE_URL)
-    django.setup()
+    bench_settings = environment.setup_django("bench.settings")
     import redis
     from django.conf import settings
-    from django.core.management import call_command
     from django.test import Client
 
     from bench.stamps import STAMPS_URL, baseline_task
@@ -84,59 +63,38 @@ def main() -> None:
     if args.publish_interval is not None:
         settings.KAKIYO = {**settings.KAKIYO, "PUBLISH_BATCH_INTERVAL": args.publish_interval}
         kakiyo_settings.reload()
-    call_command("migrate", verbosity=0)
     WebhookEvent.objects.all().delete()
     stamps = redis.Redis.from_url(STAMPS_URL)
     stamps.flushdb()
     redis.Redis.from_url(bench_settings.CELERY_BROKER_URL).flushdb()
 
-    log = open(REPO / "bench" / "latency-worker.log", "wb")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "example_project", "worker", "-c", "2",
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=log, stderr=log,
-    )  # fmt: skip
-    try:
+    def wait(key: str) -> float:
+        while (value := stamps.get(key)) is None:
+            time.sleep(0.0005)
+        return float(value)
+
+    ours: list[float] = []
+    base: list[float] = []
+    with CeleryWorker("latency-worker", "bench.settings", concurrency=2) as worker:
         baseline_task.delay("warmup")
-        deadline = time.monotonic() + 60
-        while not stamps.get("warmup"):
-            if time.monotonic() > deadline or worker.poll() is not None:
-                raise SystemExit("the worker did not start; see bench/latency-worker.log")
-            time.sleep(0.05)
-
+        worker.wait_for(lambda: stamps.get("warmup"), "the worker did not start")
         client = Client()
-
-        def wait(key: str) -> float:
-            while (value := stamps.get(key)) is None:
-                time.sleep(0.0005)
-            return float(value)
-
-        ours: list[float] = []
-        base: list[float] = []
-        for index in range(args.n + 20):
-            body, headers = sign_payload(
-                make_payload(
-                    "linkedin.message.received", sample_data("linkedin.message.received", index)
-                )
-            )
+        for index in range(args.n + WARMUP):
+            event_type = "linkedin.message.received"
+            body, headers = sign_payload(make_payload(event_type, sample_data(event_type, index)))
             time.sleep(args.pause)
             start = time.time()
             response = client.post(
                 "/kakiyo/webhook/", data=body, content_type="application/json", headers=headers
             )
-            event_id = response.json()["id"]
-            ours_latency = wait(f"event:{event_id}") - start
+            ours_latency = wait(f"event:{response.json()['id']}") - start
 
             start = time.time()
             baseline_task.delay(f"base:{index}")
             base_latency = wait(f"base:{index}") - start
-            if index >= 20:  # the first 20 of each warm up connections and caches
+            if index >= WARMUP:
                 ours.append(ours_latency)
                 base.append(base_latency)
-    finally:
-        worker.terminate()
-        worker.wait(30)
-        log.close()
 
     def row(name: str, values: list[float]) -> str:
         return (
@@ -151,8 +109,8 @@ def main() -> None:
     print(row("bare Celery task (baseline)", base))
     print(row("django-kakiyo delivery -> receiver", ours))
     print(
-        f"ratio ours/baseline: p50 {statistics.median(ours) / statistics.median(base):.2f}x, "
-        f"p99 {percentile(ours, 0.99) / percentile(base, 0.99):.2f}x"
+        f"ratio ours/baseline: p50 {ratio(statistics.median(ours), statistics.median(base))}, "
+        f"p99 {ratio(percentile(ours, 0.99), percentile(base, 0.99))}"
     )
 
 
