@@ -8,6 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     """Each receiver's outcome per event (a retry runs only the receivers that failed), and
     the small index of unfinished events by prospect that per-prospect ordering asks."""
+
     dependencies = [
         ("django_kakiyo", "0005_replay_permission"),
     ]
