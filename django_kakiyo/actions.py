@@ -16,7 +16,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .dispatch import enqueue_many
-from .models import WebhookEvent
+from .models import ReceiverOutcome, WebhookEvent
+from .ordering import next_in_line, ordering_on
 from .status import IGNORABLE, REPLAYABLE, Status
 
 
@@ -26,13 +27,20 @@ class ActionResult:
     skipped: list[int]
 
 
-def replay_events(events: QuerySet[WebhookEvent] | Iterable[int], by: str) -> ActionResult:
+def replay_events(
+    events: QuerySet[WebhookEvent] | Iterable[int], by: str, *, only_failed: bool = False
+) -> ActionResult:
     """Queue events again through the normal processing path, attempts reset to zero.
 
-    Replaying runs every receiver again: receivers should be idempotent for replays to be
-    safe (the example CRM keys its timeline entries on the event).
+    Replaying runs every receiver again, unless ``only_failed``: then the receivers that
+    succeeded on an earlier attempt are skipped (their outcome records are kept). Receivers
+    should be idempotent for full replays to be safe (the example CRM keys its timeline
+    entries on the event).
     """
-    result = _apply(events, by, "replay", REPLAYABLE, _replay)
+    action = "replay failed receivers" if only_failed else "replay"
+    result = _apply(events, by, action, REPLAYABLE, _replay)
+    if result.done and not only_failed:
+        ReceiverOutcome.objects.filter(event_id__in=result.done).delete()
     if result.done:
         # After the commit (at once, unless the caller's transaction is still open), in batches.
         transaction.on_commit(partial(enqueue_many, result.done), robust=True)
@@ -40,8 +48,20 @@ def replay_events(events: QuerySet[WebhookEvent] | Iterable[int], by: str) -> Ac
 
 
 def ignore_events(events: QuerySet[WebhookEvent] | Iterable[int], by: str) -> ActionResult:
-    """Mark events ignored: pending ones will not be processed, failed ones stop counting."""
-    return _apply(events, by, "ignore", IGNORABLE, _ignore)
+    """Mark events ignored: pending ones will not be processed, failed ones stop counting.
+
+    With per-prospect ordering, an ignored event no longer holds its prospect back: the next
+    event of each such prospect is handed on.
+    """
+    result = _apply(events, by, "ignore", IGNORABLE, _ignore)
+    if result.done and ordering_on():
+        prospects = WebhookEvent.objects.filter(pk__in=result.done).values_list(
+            "prospect_id", flat=True
+        )
+        handed_on = next_in_line(prospects)
+        if handed_on:
+            transaction.on_commit(partial(enqueue_many, handed_on), robust=True)
+    return result
 
 
 def _replay(event: WebhookEvent) -> None:

@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .actions import ignore_events, replay_events
-from .models import REPLAY_PERMISSION, RejectedRequest, WebhookEvent
+from .models import REPLAY_PERMISSION, ReceiverOutcome, RejectedRequest, WebhookEvent
 from .stats import PERIODS, STATUS_COLOURS, event_stats, hourly_chart
 from .storable import has_unstorable
 
@@ -120,6 +120,19 @@ def pretty_bytes(value: bytes | memoryview | None) -> SafeString:
     )
 
 
+class ReceiverOutcomeInline(admin.TabularInline):  # type: ignore[type-arg]
+    """Each receiver's outcome on the event's page: what a retry will run again."""
+
+    model = ReceiverOutcome
+    fields = ("receiver", "status", "attempts", "updated_at", "last_error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Nothing can be added or edited; deleting still needs the delete permission."""
 
@@ -150,7 +163,8 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_fields = ("prospect_id", "chat_id", "campaign_id", "agent_id")
     search_help_text = _("Exact prospect, chat, campaign or agent id.")
     date_hierarchy = "received_at"
-    actions = ("replay_selected", "mark_ignored")
+    actions = ("replay_selected", "replay_failed_receivers", "mark_ignored")
+    inlines = [ReceiverOutcomeInline]
     fieldsets = (
         (None, {"fields": ("event_type", "status", "invalid_reason", "received_at",
                            "occurred_at")}),
@@ -212,11 +226,21 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def history_pre(self, obj: WebhookEvent) -> SafeString:
         return pretty_json(obj.history)
 
-    # Actions go through the same code as the API and the commands (replay.py).
+    # Actions go through the same code as the API and the commands (actions.py).
 
     @admin.action(description=_("Replay selected events"), permissions=["replay"])
     def replay_selected(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         result = replay_events(queryset, by=_actor(request))
+        self._report(request, len(result.done), len(result.skipped), str(_("replayed")))
+
+    @admin.action(
+        description=_("Replay only the failed receivers of selected events"),
+        permissions=["replay"],
+    )
+    def replay_failed_receivers(
+        self, request: HttpRequest, queryset: QuerySet[WebhookEvent]
+    ) -> None:
+        result = replay_events(queryset, by=_actor(request), only_failed=True)
         self._report(request, len(result.done), len(result.skipped), str(_("replayed")))
 
     @admin.action(description=_("Mark selected events ignored"), permissions=["replay"])

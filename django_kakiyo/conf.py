@@ -184,10 +184,20 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("PUBLISH_BATCH_SIZE", 10, "Event ids per processing message, at most.", _NUMBER),
     Setting(
-        "PUBLISH_BATCH_INTERVAL", 0.05,
-        "Seconds: the web process publishes at most one message per interval, unless "
-        "batches are full. ``0`` publishes every event as soon as the thread gets to it.",
+        "PUBLISH_BATCH_INTERVAL", 0,
+        "Seconds: the least time between two messages of a web process's publisher (unless "
+        "batches are full). ``0``: none; events that arrive while a message is being sent go "
+        "together in the next one, so batches grow with the load without a timer.",
         _NUMBER,
+    ),
+    Setting(
+        "ORDERING", None,
+        "``\"prospect\"``: the events of one prospect are processed one at a time, in the "
+        "order they were stored, across every worker; an event waiting for a retry holds back "
+        "its prospect's later events until it ends processed, failed or ignored. Events "
+        "without a prospect id are not ordered. ``None``: no ordering.",
+        ((v.one_of((None, "prospect")), "E014"),),
+        "None, or 'prospect'.",
     ),
     Setting(
         "CELERY_QUEUE", None,

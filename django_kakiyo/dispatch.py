@@ -87,6 +87,8 @@ class ProcessingThread(IdThread):
         for event_id, outcome in outcomes.items():
             if outcome.retry_in is not None:
                 self.submit_later(event_id, outcome.retry_in)
+            for next_id in outcome.then:  # a prospect's next event, which waited for this one
+                self.submit(next_id)
 
     def idle(self) -> None:
         if self.sweep is not None:
@@ -121,16 +123,25 @@ def enqueue(event_id: int, *, in_background: bool = False) -> bool:
     if mode == THREAD:
         return processing_thread.submit(event_id)
     if mode == INLINE:
-        try:
-            process_event(event_id, can_retry=False)
-        except Exception:
-            logger.exception("Processing Kakiyo event %s in-process failed", event_id)
-            return False
-        return True
+        return _process_here(event_id)
     if in_background:
         background_publisher.submit(event_id)
         return True
     return publish_in_batches([event_id]) == 1
+
+
+def _process_here(event_id: int) -> bool:
+    """Process ``event_id`` in this thread, then the events it hands on (ordering)."""
+    waiting = [event_id]
+    while waiting:
+        current = waiting.pop(0)
+        try:
+            outcome = process_event(current, can_retry=False)
+        except Exception:
+            logger.exception("Processing Kakiyo event %s in-process failed", current)
+            return False
+        waiting += outcome.then
+    return True
 
 
 def enqueue_many(event_ids: Sequence[int]) -> int:
@@ -153,8 +164,15 @@ def stale_events(older_than: float | None = None) -> list[int]:
 
 
 def requeue_stale_events(older_than: float | None = None) -> tuple[int, int]:
-    """Enqueue every stale event again; returns ``(found, enqueued)``."""
+    """Enqueue every stale event again; returns ``(found, enqueued)``.
+
+    The waiting ones are marked as just enqueued (``next_attempt_at``, which leaves them due),
+    so the next sweeps leave them alone for ``REQUEUE_AFTER`` instead of publishing the same
+    backlog again at every pass while the workers catch up.
+    """
     ids = stale_events(older_than)
+    if ids:
+        WebhookEvent.objects.filter(pk__in=ids).pending().update(next_attempt_at=timezone.now())
     enqueued = enqueue_many(ids)
     if ids:
         logger.info("Requeued %s of %s stale Kakiyo events", enqueued, len(ids))

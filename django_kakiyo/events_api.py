@@ -160,8 +160,15 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
 
     @action(detail=True, methods=["post"])
     def replay(self, request: Request, pk: Any = None) -> Response:
+        """Replay the event; ``?only_failed=true`` (or ``{"only_failed": true}``) runs only
+        the receivers that failed."""
         event = self.get_object()
-        result = replay_events([event.pk], by=f"api:{request.user.get_username()}")
+        body = request.data if isinstance(request.data, dict) else {}
+        flag = request.query_params.get("only_failed") or body.get("only_failed")
+        only_failed = str(flag).lower() in ("1", "true", "yes")
+        result = replay_events(
+            [event.pk], by=f"api:{request.user.get_username()}", only_failed=only_failed
+        )
         if not result.done:
             return Response(
                 {"replayed": False, "detail": f"An event that is {event.status} is not replayed."},

@@ -1,13 +1,15 @@
-"""Process stored events: claim them, send their signals, record outcomes, decide retries.
+"""Process stored events: claim them, run their receivers, record outcomes, decide retries.
 
 The transitions a worker makes in the status machine (:mod:`django_kakiyo.status`): received
 or queued to processing (the claim), then processed, queued (a retry) or failed. A claim is
-one conditional UPDATE, so two workers can never process one event at the same
-time; the claim's timestamp is its token, and an outcome is written only while the token
-still holds. The events of one message are claimed by one UPDATE. An event's receivers run
-in one transaction together with its change to ``processed`` (a message's events share one
-transaction, each in its own savepoint): if any receiver raises, all their database writes
-for that event roll back, so what they write commits once.
+one conditional UPDATE, so two workers can never process one event at the same time; the
+claim's timestamp is its token, and an outcome is written only while the token still holds.
+The events of one message are claimed by one UPDATE and run in one transaction; each
+receiver runs in its own savepoint with its outcome (:mod:`django_kakiyo.receivers`), so what
+a receiver writes commits once, together with its ``succeeded`` record, and a retry runs only
+the receivers that failed. With ``ORDERING = "prospect"`` the claim also holds back an event
+whose prospect has an earlier event unfinished (:mod:`django_kakiyo.ordering`), and an event
+that ends processed or failed names the next one of its prospect to hand on.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ import logging
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -28,7 +29,9 @@ from .backoff import backoff_delay
 from .conf import kakiyo_settings
 from .database import is_outage
 from .models import WebhookEvent, claim_expiry
-from .signals import data_class_for, processing_failed, signals_to_send
+from .ordering import is_held_back, next_in_line, not_held_back, ordering_on
+from .receivers import Failure, receiver_name, run_receivers
+from .signals import processing_failed
 from .status import PENDING, Status
 
 logger = logging.getLogger(__name__)
@@ -39,17 +42,15 @@ class Outcome:
     """What became of one processing attempt.
 
     ``retry_in`` is set when the caller should try again after that many seconds: the
-    receivers failed with attempts left, or another worker holds a live claim, or the
-    event is not due yet.
+    receivers failed with attempts left, or another worker holds a live claim, or the event is
+    not due yet. ``then`` names events to hand on now: with per-prospect ordering, the next
+    event of this one's prospect, which waited for this one to end.
     """
 
     status: str
     retry_in: float | None = None
     claimed: bool = True
-
-
-class _ReceiversFailed(Exception):
-    """Raised inside an event's savepoint only to roll its receivers' writes back."""
+    then: tuple[int, ...] = ()
 
 
 class _ClaimLost(Exception):
@@ -68,11 +69,14 @@ def claim(event_ids: Sequence[int], now: dt.datetime) -> list[WebhookEvent]:
     """Atomically take ``event_ids`` for processing; the events that are now ours.
 
     Claimable: an event that is received or queued and due, or one whose previous claim is
-    older than ``PROCESSING_TIMEOUT`` (its worker died without releasing it). One UPDATE
-    claims them all; the claimed rows are then read back by their claim token.
+    older than ``PROCESSING_TIMEOUT`` (its worker died without releasing it); with ordering,
+    and not held back by an earlier unfinished event of its prospect. One UPDATE claims them
+    all; the claimed rows are then read back by their claim token.
     """
     timeout = float(kakiyo_settings.PROCESSING_TIMEOUT)
     claimable = WebhookEvent.objects.filter(pk__in=event_ids).claimable(now, timeout)
+    if ordering_on():
+        claimable = not_held_back(claimable)
     updated = claimable.update(
         status=Status.PROCESSING, status_changed_at=now, attempts=F("attempts") + 1
     )
@@ -127,25 +131,26 @@ def process_events(event_ids: Sequence[int], *, can_retry: bool = True) -> dict[
 def _run(
     events: list[WebhookEvent], claimed_at: dt.datetime, *, can_retry: bool
 ) -> dict[int, Outcome]:
-    """Run claimed events in one transaction, each event's receivers in a savepoint.
+    """Run claimed events in one transaction, each receiver in a savepoint.
 
-    The events whose receivers all succeed become ``processed`` in one UPDATE and one
-    commit, together with their receivers' writes; an event whose receivers raise is rolled
-    back to its savepoint and its failure recorded after the commit. Should the transaction
-    itself fail (a receiver broke it, or a claim was lost), nothing of it is kept: several
-    events are then run again one by one, and a single one gets that failure recorded.
+    The events whose receivers all succeed become ``processed`` in one UPDATE and one commit,
+    together with their receivers' writes and outcome records; an event with a failed
+    receiver keeps what its other receivers did, and its failure is recorded after the commit.
+    Should the transaction itself fail (a receiver broke it, or a claim was lost), nothing of
+    it is kept: several events are then run again one by one, and a single one gets that
+    failure recorded.
     """
     if not events:
         return {}
-    failures: dict[int, list[tuple[Any, BaseException]]] = {}
+    failures: dict[int, list[Failure]] = {}
+    shared = _shares_a_transaction()
     try:
-        with transaction.atomic():
+        with transaction.atomic() if shared else contextlib.nullcontext():
             for event in events:
-                errors = _send_signals_in_savepoint(event)
-                if errors:
+                if errors := run_receivers(event):
                     failures[event.pk] = errors
-            succeeded = [event.pk for event in events if event.pk not in failures]
-            if succeeded and _finish(succeeded, claimed_at) != len(succeeded):
+            lost = _finish([event.pk for event in events if event.pk not in failures], claimed_at)
+            if lost and shared:
                 raise _ClaimLost
     except (DatabaseError, _ClaimLost) as error:
         if len(events) > 1:
@@ -160,41 +165,41 @@ def _run(
             }
         (event,) = events
         if isinstance(error, _ClaimLost):
-            logger.warning("Kakiyo event %s: claim lost to another worker; rolled back", event.pk)
-            return {event.pk: Outcome(status=Status.PROCESSING, claimed=False)}
-        # A receiver swallowed its own database error and left the transaction unusable.
-        return {event.pk: _record_failure(event, claimed_at, [(None, error)], can_retry=can_retry)}
-    outcomes = {event.pk: Outcome(status=Status.PROCESSED) for event in events}
+            lost = {event.pk}
+        else:
+            # A receiver swallowed its own database error and left the transaction unusable.
+            failure = _record_failure(event, claimed_at, [(None, error)], can_retry=can_retry)
+            return {event.pk: failure}
+    outcomes = {}
     for event in events:
-        if event.pk in failures:
+        if event.pk in lost:
+            logger.warning("Kakiyo event %s: claim lost to another worker", event.pk)
+            outcomes[event.pk] = Outcome(status=Status.PROCESSING, claimed=False)
+        elif event.pk in failures:
             outcomes[event.pk] = _record_failure(
                 event, claimed_at, failures[event.pk], can_retry=can_retry
             )
+        else:
+            outcomes[event.pk] = Outcome(status=Status.PROCESSED, then=_hand_on(event))
     return outcomes
 
 
-def _send_signals_in_savepoint(event: WebhookEvent) -> list[tuple[Any, BaseException]]:
-    """:func:`_send_signals`, with the receivers' writes rolled back if any of them raised."""
-    if not any(signal.has_listeners(WebhookEvent) for signal in signals_to_send(event.event_type)):
-        return []  # nothing connected: nothing to send, nothing to undo
-    errors: list[tuple[Any, BaseException]] = []
-    try:
-        with transaction.atomic():
-            errors = _send_signals(event)
-            if errors:
-                raise _ReceiversFailed
-    except _ReceiversFailed:
-        return errors
-    return []
+def _shares_a_transaction() -> bool:
+    """Whether a message's events share one transaction, each receiver in a savepoint: one
+    commit for the lot, and a lost claim rolls them all back. Not on SQLite, which has one
+    writer at a time: a transaction held open through every receiver would keep each
+    delivery's insert waiting for them, so there each receiver commits on its own (with its
+    success record, as always), and a lost claim keeps what was done before it was lost."""
+    return connection.vendor != "sqlite"
 
 
-def _finish(event_ids: list[int], claimed_at: dt.datetime) -> int:
-    """Mark the events processed while our claim holds; how many were."""
-    now = timezone.now()
-    return (
-        WebhookEvent.objects.filter(pk__in=event_ids)
-        .claimed_at(claimed_at)
-        .update(
+def _finish(event_ids: list[int], claimed_at: dt.datetime) -> set[int]:
+    """Mark the events processed while our claim holds; the ids whose claim was lost."""
+    mine = WebhookEvent.objects.filter(pk__in=event_ids).claimed_at(claimed_at)
+    held = set(mine.values_list("pk", flat=True))
+    if held:
+        now = timezone.now()
+        mine.filter(pk__in=held).update(
             status=Status.PROCESSED,
             status_changed_at=now,
             processed_at=now,
@@ -202,40 +207,22 @@ def _finish(event_ids: list[int], claimed_at: dt.datetime) -> int:
             last_traceback="",
             next_attempt_at=None,
         )
-    )
+    return set(event_ids) - held
 
 
-def _send_signals(event: WebhookEvent) -> list[tuple[Any, BaseException]]:
-    payload = event.payload if isinstance(event.payload, dict) else {}
-    data = data_class_for(event.event_type).from_payload(payload)
-    errors: list[tuple[Any, BaseException]] = []
-    for signal in signals_to_send(event.event_type):
-        try:
-            responses = signal.send_robust(
-                sender=WebhookEvent, event=event, data=data, event_type=event.event_type
-            )
-        except Exception as error:
-            # send_robust itself can fail, e.g. logging a receiver without __qualname__.
-            errors.append((signal, error))
-            continue
-        errors += [(receiver, result) for receiver, result in responses if _is_error(result)]
-    return errors
-
-
-def _is_error(result: Any) -> bool:
-    return isinstance(result, BaseException)
+def _hand_on(event: WebhookEvent) -> tuple[int, ...]:
+    """With ordering, the next event of ``event``'s prospect, now that ``event`` has ended."""
+    if not ordering_on() or not event.prospect_id:
+        return ()
+    return tuple(next_in_line([event.prospect_id]))
 
 
 def _record_failure(
-    event: WebhookEvent,
-    claimed_at: dt.datetime,
-    errors: list[tuple[Any, BaseException]],
-    *,
-    can_retry: bool,
+    event: WebhookEvent, claimed_at: dt.datetime, errors: list[Failure], *, can_retry: bool
 ) -> Outcome:
-    last_error = "\n".join(f"{_name(receiver)}: {error!r}" for receiver, error in errors)
+    last_error = "\n".join(f"{receiver_name(receiver)}: {error!r}" for receiver, error in errors)
     tracebacks = "\n".join(
-        f"--- {_name(receiver)}\n" + "".join(traceback.format_exception(error))
+        f"--- {receiver_name(receiver)}\n" + "".join(traceback.format_exception(error))
         for receiver, error in errors
     )
     if event.attempts < kakiyo_settings.MAX_ATTEMPTS:
@@ -263,11 +250,18 @@ def _record_failure(
         # An unreadable row: receivers get what is known (pk, attempts, the error).
         with contextlib.suppress(DatabaseError, ValueError, OverflowError):
             event.refresh_from_db()
-        processing_failed.send_robust(sender=WebhookEvent, event=event, errors=errors)
-    return Outcome(status=Status.FAILED)
+        processing_failed.send_robust(
+            sender=WebhookEvent,
+            event=event,
+            errors=errors,
+            failed_receivers=[receiver_name(receiver) for receiver, _ in errors],
+        )
+    return Outcome(status=Status.FAILED, then=_hand_on(event))
 
 
-def _release(event: WebhookEvent, claimed_at: dt.datetime, *, status: str, **fields: Any) -> bool:
+def _release(
+    event: WebhookEvent, claimed_at: dt.datetime, *, status: str, **fields: object
+) -> bool:
     """Write a failed attempt's outcome only while our claim holds; False when it no longer
     does."""
     now = timezone.now()
@@ -294,13 +288,8 @@ def _not_claimed(event_id: int, now: dt.datetime) -> Outcome:
         expires = claim_expiry(event.status_changed_at, kakiyo_settings.PROCESSING_TIMEOUT)
         retry_in = max(1.0, (expires - now).total_seconds())
     elif event.status in PENDING and event.next_attempt_at is not None:
-        retry_in = max(0.0, (event.next_attempt_at - now).total_seconds())
+        due_in = max(0.0, (event.next_attempt_at - now).total_seconds())
+        # Held back behind its prospect's earlier event: that one hands it on when it ends.
+        held_back = ordering_on() and due_in == 0 and is_held_back(event_id)
+        retry_in = None if held_back else due_in
     return Outcome(status=event.status, retry_in=retry_in, claimed=False)
-
-
-def _name(receiver: Any) -> str:
-    if receiver is None:
-        return "processing"
-    module = getattr(receiver, "__module__", "")
-    qualname = getattr(receiver, "__qualname__", repr(receiver))
-    return f"{module}.{qualname}" if module else qualname

@@ -6,13 +6,29 @@ them by name (:mod:`django_kakiyo.publishing`), so nothing below imports this mo
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 from celery import shared_task
+from django.db import DatabaseError, close_old_connections, connection
 
 from .conf import kakiyo_settings
+from .database import is_outage
 from .processing import Outcome, process_events
-from .publishing import PROCESS_EVENT_TASK, PROCESS_EVENTS_TASK, publish_retry
+from .publishing import (
+    PROCESS_EVENT_TASK,
+    PROCESS_EVENTS_TASK,
+    publish_in_batches,
+    publish_retry,
+    send,
+)
 from .retention import prune
 from .sweeper import sweep
+
+logger = logging.getLogger(__name__)
+
+#: Seconds before a batch the database could not take is sent again.
+RETRY_AFTER_OUTAGE = 5
 
 
 @shared_task(
@@ -24,7 +40,7 @@ def process_events_task(event_ids: list[int]) -> dict[int, str]:
     ``acks_late`` and ``reject_on_worker_lost``: a worker killed mid-task leaves the message to
     be delivered again, and the claims in processing make that re-delivery harmless.
     """
-    return _schedule_retries(process_events(event_ids))
+    return _follow_up(_process(event_ids))
 
 
 @shared_task(
@@ -32,17 +48,52 @@ def process_events_task(event_ids: list[int]) -> dict[int, str]:
 )
 def process_event_task(event_id: int) -> str:
     """Process one event: a retry, scheduled by one of these tasks with a countdown."""
-    return _schedule_retries(process_events([event_id]))[event_id]
+    return _follow_up(_process([event_id])).get(event_id, "unavailable")
 
 
-def _schedule_retries(outcomes: dict[int, Outcome]) -> dict[int, str]:
+def _process(event_ids: list[int]) -> dict[int, Outcome]:
+    """:func:`~django_kakiyo.processing.process_events`, on a database connection known to
+    work, and sent again shortly when the database is unreachable right now."""
+    _drop_dead_connection()
+    try:
+        return process_events(event_ids)
+    except DatabaseError as error:
+        if not is_outage(error):
+            raise
+        # Failing the message would leave the events to the sweeper (REQUEUE_AFTER): ask for
+        # them again soon instead. A claim made before the fault waits for its timeout.
+        logger.warning("Database unavailable (%s); Kakiyo events %s again in %ss", error,
+                       event_ids, RETRY_AFTER_OUTAGE)  # fmt: skip
+        with contextlib.suppress(Exception):  # the sweeper is the last resort
+            send(PROCESS_EVENTS_TASK, (event_ids,), countdown=RETRY_AFTER_OUTAGE)
+        return {}
+
+
+def _drop_dead_connection() -> None:
+    """Close this worker's database connection if it died (a database restart): Django only
+    checks around HTTP requests, and Celery reuses connections across tasks
+    (``CELERY_DB_REUSE_MAX``), so a dead one would fail every task until it is replaced.
+    Not inside a transaction (a task run in a test's)."""
+    if connection.in_atomic_block:
+        return
+    close_old_connections()
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+
+
+def _follow_up(outcomes: dict[int, Outcome]) -> dict[int, str]:
     """An event that should be tried again later (its receivers failed with attempts left,
     another worker holds it, it is not due yet) gets a retry message with that countdown,
-    through the same fail-fast publisher as new events. Should that fail, the event is still
+    through the same fail-fast publisher as new events; an event handed on (the next of a
+    prospect, with ordering) is published now. Should a publish fail, the event is still
     pending in the database, and the sweeper enqueues it."""
+    handed_on: list[int] = []
     for event_id, outcome in outcomes.items():
         if outcome.retry_in is not None:
             publish_retry(event_id, outcome.retry_in)
+        handed_on += outcome.then
+    if handed_on:
+        publish_in_batches(handed_on)
     return {event_id: outcome.status for event_id, outcome in outcomes.items()}
 
 

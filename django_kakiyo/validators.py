@@ -54,7 +54,7 @@ def at_least(minimum: float) -> Rule:
     return check
 
 
-def one_of(choices: Iterable[str]) -> Rule:
+def one_of(choices: Iterable[str | None]) -> Rule:
     allowed = tuple(choices)
 
     def check(value: Any) -> str | None:

@@ -72,13 +72,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # well inside Kakiyo's 10-second timeout.
     DATABASES["default"]["OPTIONS"] = {"connect_timeout": 3}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web process and the worker's pool processes write concurrently: wait for locks
-    # instead of failing at once, and take the write lock up front.
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL;",
-    }
+    # SQLite has one writer at a time: wait for its lock instead of failing at once, and let
+    # readers not block it (WAL).
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    if os.environ.get("CELERY_BROKER_URL"):
+        # With a Celery worker, its pool processes and the web process write concurrently:
+        # take the write lock up front, so a transaction waits for it instead of failing with
+        # "database is locked" when it reads before it writes. Without a broker, receivers run
+        # in a thread of the web process: there, the lock taken at BEGIN would be held while
+        # receivers run, and the webhook's insert would wait for them.
+        DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -334,3 +334,35 @@ def test_a_nul_in_the_search_is_refused_by_djangos_search_form(
     response = admin_client.get(EVENTS + "?q=p%00x")
     assert response.status_code == 200
     assert "Null characters are not allowed" in response.content.decode()
+
+
+def test_the_detail_shows_each_receivers_outcome(admin_client: Client) -> None:
+    from django_kakiyo.models import ReceiverOutcome
+
+    failed = stored_event(status="failed", attempts=3)
+    ReceiverOutcome.objects.create(event=failed, receiver="crm.on_reply", status="succeeded")
+    ReceiverOutcome.objects.create(
+        event=failed, receiver="crm.notify_sales", status="failed", last_error="Timeout()"
+    )
+    page = admin_client.get(f"{EVENTS}{failed.pk}/change/").content.decode()
+    for text in ("crm.on_reply", "succeeded", "crm.notify_sales", "Timeout()"):
+        assert text in page
+
+
+def test_replaying_only_the_failed_receivers_keeps_the_others_outcomes(
+    admin_client: Client, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django_kakiyo.models import ReceiverOutcome
+
+    failed = stored_event(status="failed", attempts=5)
+    kept = ReceiverOutcome.objects.create(
+        event=failed, receiver="example_project.crm.receivers.on_reply", status="succeeded"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            EVENTS, {"action": "replay_failed_receivers", "_selected_action": [failed.pk]}
+        )
+    failed.refresh_from_db()
+    assert failed.status == Event.Status.PROCESSED
+    assert failed.history[-1]["action"] == "replay failed receivers"
+    assert ReceiverOutcome.objects.filter(pk=kept.pk).exists()

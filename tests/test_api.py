@@ -235,3 +235,17 @@ def test_an_empty_filter_filters_nothing(
 ) -> None:
     query = {name: "" for name in ("type", "status", "team", "received_after", "page_size")}
     assert ids(admin_client.get(LIST, query)) == [events[k].pk for k in "abc"]
+
+
+def test_replay_can_run_only_the_failed_receivers(
+    admin_client: Client, events: dict[str, WebhookEvent], django_capture_on_commit_callbacks: Any
+) -> None:
+    from django_kakiyo.models import ReceiverOutcome
+
+    failed = events["b"]
+    ReceiverOutcome.objects.create(event=failed, receiver="x.done", status="succeeded")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"{LIST}{failed.pk}/replay/?only_failed=true")
+    assert response.json()["replayed"] is True
+    assert response.json()["event"]["history"][-1]["action"] == "replay failed receivers"
+    assert ReceiverOutcome.objects.filter(event=failed, receiver="x.done").exists()

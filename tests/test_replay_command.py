@@ -84,3 +84,22 @@ def test_kakiyo_replay_is_the_same_command_under_the_one_verb() -> None:
     assert "replayed 1 event(s)" in out.getvalue()
     failed.refresh_from_db()
     assert failed.history[-1]["by"] == "command:kakiyo_replay"
+
+
+def test_only_failed_skips_the_receivers_that_succeeded() -> None:
+    from django_kakiyo.models import ReceiverOutcome
+
+    failed = stored_event(status="failed", attempts=5)
+    ReceiverOutcome.objects.create(
+        event=failed, receiver="example_project.crm.receivers.on_reply", status="succeeded"
+    )
+    run("--id", str(failed.pk), "--only-failed")
+    failed.refresh_from_db()
+    assert failed.status == "processed"
+    assert failed.history[-1]["action"] == "replay failed receivers"
+    # The CRM's receiver succeeded before: it was not run again (no timeline entry).
+    from example_project.crm.models import TimelineEntry
+
+    assert not TimelineEntry.objects.exists()
+    run("--id", str(failed.pk))  # a full replay runs it
+    assert TimelineEntry.objects.filter(event=failed).exists()

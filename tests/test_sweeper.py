@@ -73,3 +73,22 @@ def test_kakiyo_requeue_command(connect: Any) -> None:
 def test_kakiyo_requeue_rejects_a_negative_age() -> None:
     with pytest.raises(CommandError, match="zero or more"):
         call_command("kakiyo_requeue", "--older-than", "-1")
+
+
+@pytest.mark.django_db
+def test_the_sweeper_does_not_publish_the_same_backlog_at_every_pass(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_kakiyo import dispatch
+
+    settings.KAKIYO = {**settings.KAKIYO, "REQUEUE_AFTER": 60}
+    lost = make_event()
+    WebhookEvent.objects.filter(pk=lost.pk).update(
+        next_attempt_at=timezone.now() - dt.timedelta(hours=1)
+    )
+    sent: list[list[int]] = []
+    monkeypatch.setattr(dispatch, "enqueue_many", lambda ids: sent.append(list(ids)) or len(ids))
+    assert requeue_stale_events() == (1, 1)
+    assert requeue_stale_events() == (0, 0)  # enqueued a moment ago: left alone
+    assert sent == [[lost.pk], []]
+    assert WebhookEvent.objects.get(pk=lost.pk).status == Status.RECEIVED  # still due

@@ -73,3 +73,44 @@ def test_the_sweeper_task_returns_how_many_it_enqueued(receiver: Receiver) -> No
     assert receiver.calls == [stale.pk]
     fresh.refresh_from_db()
     assert fresh.status == WebhookEvent.Status.RECEIVED
+
+
+def test_a_batch_the_database_cannot_take_now_is_sent_again_shortly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import OperationalError
+
+    def unavailable(event_ids: list[int]) -> Any:
+        raise OperationalError("connection refused")
+
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(tasks, "process_events", unavailable)
+    monkeypatch.setattr(tasks, "send", lambda *args, **kwargs: sent.append((args, kwargs)))
+    assert tasks.process_events_task([7, 8]) == {}
+    assert sent == [(("django_kakiyo.process_events", ([7, 8],)), {"countdown": 5})]
+
+
+def test_data_the_database_refuses_is_not_retried_as_an_outage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.db import DataError
+
+    def refused(event_ids: list[int]) -> Any:
+        raise DataError("value too long")
+
+    monkeypatch.setattr(tasks, "process_events", refused)
+    with pytest.raises(DataError):
+        tasks.process_events_task([7])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_connection_is_replaced_before_a_task_runs(receiver: Receiver) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("closing the driver's connection underneath Django: PostgreSQL")
+    event = stored_event()
+    connection.ensure_connection()
+    assert connection.connection is not None
+    connection.connection.close()  # as a database restart leaves it: Django does not know
+    assert process_event_task(event.pk) == WebhookEvent.Status.PROCESSED

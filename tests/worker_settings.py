@@ -20,6 +20,8 @@ KAKIYO = {
     "RETRY_BACKOFF": 0.5,
     "RETRY_BACKOFF_MAX": 2,
     "PROCESSING_TIMEOUT": float(os.environ.get("KAKIYO_TEST_PROCESSING_TIMEOUT", "600")),
+    "CELERY_QUEUE": os.environ.get("KAKIYO_TEST_QUEUE") or None,
+    "ORDERING": os.environ.get("KAKIYO_TEST_ORDERING") or None,
 }
 LOGGING = {
     "version": 1,

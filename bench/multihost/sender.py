@@ -88,7 +88,7 @@ class Sender:
     ) -> tuple[int, dict[str, Any]]:
         try:
             return await asyncio.wait_for(self._attempt(target, body, signature), TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Attempt("timeout") from None
         except Exception as error:  # refused, reset, cut short: a failed attempt, as for Kakiyo
             raise Attempt(f"{type(error).__name__}: {error}") from None

@@ -20,6 +20,7 @@ from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connection
 
 from ..services import port_open, require
+from .brokers import BROKERS, PrivateRabbit, Queue, shared_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -119,9 +120,9 @@ def use_broker(settings: Any) -> Iterator[Callable[[str], None]]:
 
     previous = celery_app.conf.broker_url
 
-    def point(url: str) -> None:
+    def point(url: str, queue: str | None = None) -> None:
         settings.CELERY_BROKER_URL = url
-        settings.KAKIYO = {**settings.KAKIYO, "PROCESSING": "celery"}
+        settings.KAKIYO = {**settings.KAKIYO, "PROCESSING": "celery", "CELERY_QUEUE": queue}
         celery_app.conf.broker_url = url
         # Connection pools are cached per app; drop them so the new URL is used.
         celery_app._pool = None
@@ -132,9 +133,21 @@ def use_broker(settings: Any) -> Iterator[Callable[[str], None]]:
 
 
 class Worker:
-    """A real ``celery worker`` process on the test database."""
+    """A real ``celery worker`` process on the test database.
 
-    def __init__(self, broker_url: str, record_url: str, log: Path, **env: str) -> None:
+    ``queue``: the one queue it consumes (and where its own retries and hand-ons go).
+    """
+
+    def __init__(
+        self,
+        broker_url: str,
+        record_url: str,
+        log: Path,
+        *,
+        queue: str | None = None,
+        concurrency: int = 2,
+        **env: str,
+    ) -> None:
         self.log = log
         database = connection.settings_dict
         environment = {
@@ -143,6 +156,7 @@ class Worker:
             "PYTHONPATH": str(REPO),
             "CELERY_BROKER_URL": broker_url,
             "KAKIYO_TEST_RECORD_URL": record_url,
+            "KAKIYO_TEST_QUEUE": queue or "",
             "KAKIYO_WORKER_DATABASE_URL": (
                 f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or '127.0.0.1'}"
                 f":{database['PORT'] or 5432}/{database['NAME']}"
@@ -152,7 +166,8 @@ class Worker:
         self.output = log.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "example_project", "worker",
-             "--pool=prefork", "--concurrency=2", "--loglevel=INFO",
+             "--pool=prefork", f"--concurrency={concurrency}", "--loglevel=INFO",
+             *(["-Q", queue] if queue else []),
              "--without-gossip", "--without-mingle", "--without-heartbeat",
              f"--hostname=kakiyo-test-{os.getpid()}-{time.monotonic_ns()}@%h"],
             cwd=REPO,
@@ -191,8 +206,9 @@ def start_worker(
     workers: list[Worker] = []
     record_url = f"redis://{SHARED_REDIS[0]}:{SHARED_REDIS[1]}/{RECORD_DB}"
 
-    def start(broker_url: str, **env: str) -> Worker:
-        worker = Worker(broker_url, record_url, tmp_path / f"worker-{len(workers)}.log", **env)
+    def start(broker_url: str, **options: Any) -> Worker:
+        log = tmp_path / f"worker-{len(workers)}.log"
+        worker = Worker(broker_url, record_url, log, **options)
         workers.append(worker)
         return worker
 
@@ -208,3 +224,31 @@ def shared_broker(shared_redis: None, use_broker: Callable[[str], None]) -> str:
     url = f"redis://{SHARED_REDIS[0]}:{SHARED_REDIS[1]}/{BROKER_DB}"
     use_broker(url)
     return url
+
+
+@pytest.fixture(params=BROKERS)
+def broker(request: pytest.FixtureRequest, use_broker: Callable[..., None]) -> Iterator[Queue]:
+    """A queue of the test's own on the machine's Redis, then on its RabbitMQ: this
+    process publishes there, and workers started with ``queue=broker.name`` consume it."""
+    queue = Queue(shared_url(request.param, BROKER_DB))
+    use_broker(queue.url, queue.name)
+    yield queue
+    queue.delete()
+
+
+@pytest.fixture(params=BROKERS)
+def private_broker(request: pytest.FixtureRequest) -> Iterator[PrivateRedis | PrivateRabbit]:
+    """A broker of the test's own, which it may stop and start: Redis, then RabbitMQ."""
+    server: PrivateRedis | PrivateRabbit
+    if request.param == "redis":
+        require(shutil.which("redis-server") is not None, "redis-server is not on PATH")
+        server = PrivateRedis()
+        server.start()
+        yield server
+        server.stop()
+        shutil.rmtree(server.directory, ignore_errors=True)
+    else:
+        server = PrivateRabbit()
+        server.start()
+        yield server
+        server.remove()

@@ -18,8 +18,17 @@ def store() -> redis.Redis:
 
 
 def report(signal_name: str, event: Any, data: Any) -> None:
+    """Record the call (``calls``: at its start; ``done``: at its end, if it succeeds), then
+    fail, sleep or work as the event's data asks."""
     connection = store()
-    record = {"event": event.pk, "signal": signal_name, "pid": os.getpid(), "at": time.time()}
+    record = {
+        "event": event.pk,
+        "signal": signal_name,
+        "pid": os.getpid(),
+        "at": time.time(),
+        "prospect": event.prospect_id,
+        "seq": data.get("seq"),
+    }
     connection.rpush("calls", json.dumps(record))
     failures = int(data.get("fail_times", 0))
     if signal_name == "typed" and failures:
@@ -31,6 +40,11 @@ def report(signal_name: str, event: Any, data: Any) -> None:
         connection.set(f"started:{event.pk}", os.getpid())
         time.sleep(float(data["sleep"]))
         connection.delete(f"started:{event.pk}")
+    if signal_name == "typed" and data.get(
+        "work"
+    ):  # some work, so that runs of one prospect could overlap if allowed
+        time.sleep(float(data["work"]))
+    connection.rpush("done", json.dumps({**record, "at": time.time()}))
 
 
 def on_typed(sender: Any, event: Any, data: Any, **kwargs: Any) -> None:

@@ -37,6 +37,11 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="Received at or after (ISO 8601).")
         parser.add_argument("--until", help="Received before (ISO 8601).")
         parser.add_argument(
+            "--only-failed",
+            action="store_true",
+            help="Run only the receivers that failed (those that succeeded are skipped).",
+        )
+        parser.add_argument(
             "--dry-run", action="store_true", help="Count what would be replayed; change nothing."
         )
 
@@ -51,7 +56,9 @@ class Command(BaseCommand):
         with progress_bar(self.stdout, total, "events") as bar:
             for start in range(0, len(ids), BATCH):
                 batch = ids[start : start + BATCH]
-                result = replay_events(batch, by=f"command:{self.name}")
+                result = replay_events(
+                    batch, by=f"command:{self.name}", only_failed=options["only_failed"]
+                )
                 done += len(result.done)
                 skipped += len(result.skipped)
                 bar.update(len(batch))
