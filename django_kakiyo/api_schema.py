@@ -25,7 +25,9 @@ from rest_framework.views import APIView
 from . import __version__
 from .events_api import (
     EXACT_FILTERS,
+    NO,
     STATUSES,
+    YES,
     NewestFirst,
     WebhookEventDetailSerializer,
     WebhookEventSerializer,
@@ -119,6 +121,12 @@ if AVAILABLE:
         replayed = serializers.BooleanField(help_text="Always true here.")
         event = WebhookEventDetailSerializer(help_text="The event, as it is after the replay.")
 
+    class ReplayRequestSerializer(serializers.Serializer[Any]):
+        only_failed = serializers.BooleanField(
+            required=False,
+            help_text="Run only the receivers that failed; those that succeeded are skipped.",
+        )
+
     class NotReplayedSerializer(serializers.Serializer[Any]):
         replayed = serializers.BooleanField(help_text="Always false here.")
         detail = serializers.CharField()
@@ -163,6 +171,14 @@ if AVAILABLE:
         )
         return [*exact, *moments, page_size]
 
+    ONLY_FAILED = OpenApiParameter(
+        "only_failed",
+        str,
+        enum=[value for value in YES + NO if value],
+        description="true, 1 or yes: run only the receivers that failed (as the body's "
+        "only_failed). Before the body's.",
+    )
+
     class Operation(NamedTuple):
         """What the schema says of one action of the API."""
 
@@ -196,9 +212,14 @@ if AVAILABLE:
             "Replay an event",
             "Reset its attempts and process it again through the normal path (a Celery "
             "worker, or the web process's processing thread), recorded in its history as "
-            "`api:<username>`. Needs the replay_webhookevent permission.",
+            "`api:<username>`: every receiver again, or with `only_failed` only those that "
+            "failed. Needs the replay_webhookevent permission.",
             {
                 200: OpenApiResponse(ReplayedSerializer, "Replayed."),
+                400: OpenApiResponse(
+                    OpenApiTypes.OBJECT,
+                    "only_failed is not one of its values, or the body is not an object.",
+                ),
                 **REFUSALS,
                 **NOT_FOUND,
                 409: OpenApiResponse(
@@ -228,10 +249,12 @@ if AVAILABLE:
             return ACTIONS[self._action()].description
 
         def get_override_parameters(self) -> list[Any]:
-            return list_parameters() if self._action() == "list" else []
+            return {"list": list_parameters(), "replay": [ONLY_FAILED]}.get(self._action(), [])
 
         def get_request_serializer(self) -> Any:
-            return None if self._action() == "replay" else super().get_request_serializer()
+            if self._action() == "replay":
+                return ReplayRequestSerializer
+            return super().get_request_serializer()
 
         def get_response_serializers(self) -> Any:
             return ACTIONS[self._action()].responses

@@ -9,10 +9,12 @@ page costs the same on a table of millions.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from django.apps import apps
 from django.db.models import QuerySet
+from django.http import QueryDict
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -162,10 +164,8 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
     def replay(self, request: Request, pk: Any = None) -> Response:
         """Replay the event; ``?only_failed=true`` (or ``{"only_failed": true}``) runs only
         the receivers that failed."""
+        only_failed = _only_failed(request)
         event = self.get_object()
-        body = request.data if isinstance(request.data, dict) else {}
-        flag = request.query_params.get("only_failed") or body.get("only_failed")
-        only_failed = str(flag).lower() in ("1", "true", "yes")
         result = replay_events(
             [event.pk], by=f"api:{request.user.get_username()}", only_failed=only_failed
         )
@@ -176,6 +176,32 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
             )
         event.refresh_from_db()
         return Response({"replayed": True, "event": WebhookEventDetailSerializer(event).data})
+
+
+#: What ``only_failed`` may say in a query string or a form: yes, then no ("" is no).
+YES, NO = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
+def _only_failed(request: Request) -> bool:
+    """The replay's ``only_failed``, from the query string, else the body: one of :data:`YES`
+    or :data:`NO` (a JSON body says ``true`` or ``false``). Anything else is a 400, rather
+    than a full replay the caller did not ask for."""
+    body = request.data
+    if not isinstance(body, Mapping):
+        raise ValidationError({"body": 'A JSON object, e.g. {"only_failed": true}.'})
+    if "only_failed" in request.query_params:
+        value: Any = request.query_params["only_failed"]
+    elif "only_failed" in body:
+        value = body["only_failed"]
+        if isinstance(value, bool):
+            return value
+        if not isinstance(body, QueryDict):  # JSON: a boolean, not "yes" or 1
+            raise ValidationError({"only_failed": "true or false."})
+    else:
+        return False
+    if value not in YES + NO:
+        raise ValidationError({"only_failed": f"One of {', '.join(YES + NO[:-1])}."})
+    return value in YES
 
 
 def _parse_moment(parameter: str, value: str) -> dt.datetime:

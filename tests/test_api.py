@@ -249,3 +249,56 @@ def test_replay_can_run_only_the_failed_receivers(
     assert response.json()["replayed"] is True
     assert response.json()["event"]["history"][-1]["action"] == "replay failed receivers"
     assert ReceiverOutcome.objects.filter(event=failed, receiver="x.done").exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "content_type"),
+    [
+        ("?only_failed=maybe", None, None),
+        ("?only_failed=TRUE", None, None),
+        ("", '{"only_failed": "yes"}', "application/json"),
+        ("", '{"only_failed": null}', "application/json"),
+        ("", "[true]", "application/json"),
+    ],
+)
+def test_an_unclear_only_failed_is_a_400_not_a_full_replay(
+    admin_client: Client,
+    events: dict[str, WebhookEvent],
+    query: str,
+    body: str | None,
+    content_type: str | None,
+) -> None:
+    url = f"{LIST}{events['b'].pk}/replay/{query}"
+    response = (
+        admin_client.post(url, body, content_type=content_type) if body else admin_client.post(url)
+    )
+    assert response.status_code == 400
+    assert WebhookEvent.objects.get(pk=events["b"].pk).status == "failed"  # not replayed
+
+
+@pytest.mark.parametrize(
+    ("query", "data", "action"),
+    [
+        ("?only_failed=yes", None, "replay failed receivers"),
+        ("?only_failed=", None, "replay"),
+        ("", {"only_failed": True}, "replay failed receivers"),
+        ("", {"only_failed": False}, "replay"),
+    ],
+)
+def test_only_failed_from_the_query_or_a_json_body(
+    admin_client: Client,
+    events: dict[str, WebhookEvent],
+    query: str,
+    data: dict[str, bool] | None,
+    action: str,
+) -> None:
+    url = f"{LIST}{events['b'].pk}/replay/{query}"
+    response = admin_client.post(url, data, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["event"]["history"][-1]["action"] == action
+
+
+def test_only_failed_from_a_form(admin_client: Client, events: dict[str, WebhookEvent]) -> None:
+    response = admin_client.post(f"{LIST}{events['b'].pk}/replay/", {"only_failed": "true"})
+    assert response.status_code == 200
+    assert response.json()["event"]["history"][-1]["action"] == "replay failed receivers"
