@@ -53,7 +53,7 @@ def load_events(rows: int) -> None:
         print(f"loading {rows} events ...", flush=True)
         start = time.time()
         with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE django_kakiyo_webhookevent")
+            cursor.execute("TRUNCATE django_kakiyo_receiveroutcome, django_kakiyo_webhookevent")
             cursor.execute(LOAD_SQL, {"types": TYPES, "rows": rows})
             cursor.execute("ANALYZE django_kakiyo_webhookevent")
         print(f"loaded in {time.time() - start:.0f} s", flush=True)

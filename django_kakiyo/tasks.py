@@ -52,11 +52,17 @@ def process_event_task(event_id: int) -> str:
 
 
 def _process(event_ids: list[int]) -> dict[int, Outcome]:
-    """:func:`~django_kakiyo.processing.process_events`, on a database connection known to
-    work, and sent again shortly when the database is unreachable right now."""
-    _drop_dead_connection()
+    """:func:`~django_kakiyo.processing.process_events`, on a database connection that works,
+    and sent again shortly when the database is unreachable right now."""
+    if not connection.in_atomic_block:  # not inside a test's transaction
+        close_old_connections()  # CONN_MAX_AGE, and connections that had errors
     try:
-        return process_events(event_ids)
+        try:
+            return process_events(event_ids)
+        except DatabaseError as error:
+            if not (is_outage(error) and _dropped_dead_connection()):
+                raise
+            return process_events(event_ids)  # on a new connection
     except DatabaseError as error:
         if not is_outage(error):
             raise
@@ -69,16 +75,15 @@ def _process(event_ids: list[int]) -> dict[int, Outcome]:
         return {}
 
 
-def _drop_dead_connection() -> None:
-    """Close this worker's database connection if it died (a database restart): Django only
-    checks around HTTP requests, and Celery reuses connections across tasks
-    (``CELERY_DB_REUSE_MAX``), so a dead one would fail every task until it is replaced.
-    Not inside a transaction (a task run in a test's)."""
-    if connection.in_atomic_block:
-        return
-    close_old_connections()
-    if connection.connection is not None and not connection.is_usable():
-        connection.close()
+def _dropped_dead_connection() -> bool:
+    """After a failure: close this worker's connection if it is dead (a database restart),
+    so the next query opens a new one; whether it was. Django checks connections only
+    around HTTP requests, and Celery keeps them across tasks (``CELERY_DB_REUSE_MAX``), so a
+    dead one would otherwise fail every task until it is replaced."""
+    if connection.in_atomic_block or connection.connection is None or connection.is_usable():
+        return False
+    connection.close()
+    return True
 
 
 def _follow_up(outcomes: dict[int, Outcome]) -> dict[int, str]:

@@ -28,7 +28,8 @@ def reset_events() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE django_kakiyo_webhookevent, django_kakiyo_rejectedrequest RESTART IDENTITY"
+            "TRUNCATE django_kakiyo_receiveroutcome, django_kakiyo_webhookevent, "
+            "django_kakiyo_rejectedrequest RESTART IDENTITY"
         )
         cursor.execute("CHECKPOINT")
 
