@@ -24,6 +24,7 @@ from django.utils import timezone
 from .background import IdThread
 from .conf import AUTO, CELERY, INLINE, THREAD, kakiyo_settings
 from .models import WebhookEvent
+from .ordering import not_held_back, ordering_on
 from .processing import process_event, process_events
 from .publishing import background_publisher, batch_size, publish_in_batches
 
@@ -154,12 +155,16 @@ def enqueue_many(event_ids: Sequence[int]) -> int:
 def stale_events(older_than: float | None = None) -> list[int]:
     """Ids of events that should be processing but are not, oldest first: pending events
     due more than ``older_than`` seconds ago (default ``REQUEUE_AFTER``), and claims older than
-    ``PROCESSING_TIMEOUT``."""
+    ``PROCESSING_TIMEOUT``. With ordering, not the events held back behind an earlier one of
+    their prospect: they cannot be claimed yet, and the event ahead (itself found here if it is
+    stuck) hands them on; enqueuing them at every pass would only churn a backlog."""
     if older_than is None:
         older_than = float(kakiyo_settings.REQUEUE_AFTER)
     stale = WebhookEvent.objects.stale(
         timezone.now(), older_than, float(kakiyo_settings.PROCESSING_TIMEOUT)
     )
+    if ordering_on():
+        stale = not_held_back(stale)
     return list(stale.order_by("pk").values_list("pk", flat=True))
 
 

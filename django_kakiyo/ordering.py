@@ -46,13 +46,13 @@ def not_held_back(events: WebhookEventQuerySet) -> WebhookEventQuerySet:
     return events.filter(Q(prospect_id="") | ~_earlier_unfinished())
 
 
-def is_held_back(event_id: int) -> bool:
-    """Whether ``event_id`` waits behind an earlier unfinished event of its prospect."""
-    return (
-        WebhookEvent.objects.filter(pk=event_id)
+def held_back(event_ids: Iterable[int]) -> set[int]:
+    """Those of ``event_ids`` that wait behind an earlier unfinished event of their prospect."""
+    return set(
+        WebhookEvent.objects.filter(pk__in=list(event_ids))
         .exclude(prospect_id="")
         .filter(_earlier_unfinished())
-        .exists()
+        .values_list("pk", flat=True)
     )
 
 

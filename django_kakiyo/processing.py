@@ -29,7 +29,7 @@ from .backoff import backoff_delay
 from .conf import kakiyo_settings
 from .database import is_outage
 from .models import WebhookEvent, claim_expiry
-from .ordering import is_held_back, next_in_line, not_held_back, ordering_on
+from .ordering import held_back, next_in_line, not_held_back, ordering_on
 from .receivers import Failure, receiver_name, run_receivers
 from .signals import processing_failed
 from .status import PENDING, Status
@@ -122,10 +122,10 @@ def process_events(event_ids: Sequence[int], *, can_retry: bool = True) -> dict[
     """:func:`process_event` for several events, claimed together; an outcome per id."""
     claimed_at = timezone.now()
     outcomes = _run(claim(event_ids, claimed_at), claimed_at, can_retry=can_retry)
-    return {
-        event_id: outcomes.get(event_id) or _not_claimed(event_id, claimed_at)
-        for event_id in dict.fromkeys(event_ids)
-    }
+    unclaimed = [event_id for event_id in dict.fromkeys(event_ids) if event_id not in outcomes]
+    if unclaimed:
+        outcomes.update(_not_claimed(unclaimed, claimed_at))
+    return {event_id: outcomes[event_id] for event_id in dict.fromkeys(event_ids)}
 
 
 def _run(
@@ -273,23 +273,37 @@ def _release(
     return updated == 1
 
 
-def _not_claimed(event_id: int, now: dt.datetime) -> Outcome:
-    """Why ``event_id`` could not be claimed, and when trying again would make sense."""
-    event = (
-        WebhookEvent.objects.filter(pk=event_id)
-        .only("status", "status_changed_at", "next_attempt_at")
-        .first()
-    )
-    if event is None:
-        return Outcome(status="missing", claimed=False)
-    retry_in: float | None = None
-    if event.status == Status.PROCESSING:
-        # Another worker holds it; look again once its claim would count as abandoned.
-        expires = claim_expiry(event.status_changed_at, kakiyo_settings.PROCESSING_TIMEOUT)
-        retry_in = max(1.0, (expires - now).total_seconds())
-    elif event.status in PENDING and event.next_attempt_at is not None:
-        due_in = max(0.0, (event.next_attempt_at - now).total_seconds())
-        # Held back behind its prospect's earlier event: that one hands it on when it ends.
-        held_back = ordering_on() and due_in == 0 and is_held_back(event_id)
-        retry_in = None if held_back else due_in
-    return Outcome(status=event.status, retry_in=retry_in, claimed=False)
+def _not_claimed(event_ids: list[int], now: dt.datetime) -> dict[int, Outcome]:
+    """Why each of ``event_ids`` could not be claimed, and when trying again would make
+    sense; one query for them all (and one more with ordering)."""
+    events = {
+        event.pk: event
+        for event in WebhookEvent.objects.filter(pk__in=event_ids).only(
+            "status", "status_changed_at", "next_attempt_at"
+        )
+    }
+    due = [
+        event.pk
+        for event in events.values()
+        if event.status in PENDING
+        and event.next_attempt_at is not None
+        and event.next_attempt_at <= now
+    ]
+    # Held back behind its prospect's earlier event: that one hands it on when it ends.
+    waiting = held_back(due) if ordering_on() and due else set()
+    outcomes = {}
+    for event_id in event_ids:
+        event = events.get(event_id)
+        if event is None:
+            outcomes[event_id] = Outcome(status="missing", claimed=False)
+            continue
+        retry_in: float | None = None
+        if event.status == Status.PROCESSING:
+            # Another worker holds it; look again once its claim would count as abandoned.
+            expires = claim_expiry(event.status_changed_at, kakiyo_settings.PROCESSING_TIMEOUT)
+            retry_in = max(1.0, (expires - now).total_seconds())
+        elif event.status in PENDING and event.next_attempt_at is not None:
+            due_in = max(0.0, (event.next_attempt_at - now).total_seconds())
+            retry_in = None if event_id in waiting else due_in
+        outcomes[event_id] = Outcome(status=event.status, retry_in=retry_in, claimed=False)
+    return outcomes

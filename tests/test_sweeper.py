@@ -92,3 +92,21 @@ def test_the_sweeper_does_not_publish_the_same_backlog_at_every_pass(
     assert requeue_stale_events() == (0, 0)  # enqueued a moment ago: left alone
     assert sent == [[lost.pk], []]
     assert WebhookEvent.objects.get(pk=lost.pk).status == Status.RECEIVED  # still due
+
+
+@pytest.mark.django_db
+def test_with_ordering_the_sweeper_leaves_held_back_events_to_the_one_ahead(
+    settings: Any,
+) -> None:
+    """A held-back event cannot be claimed until the event ahead of it ends, and that one
+    hands it on (or, stuck, is itself found here): the sweeper finds only the head of each
+    prospect's line."""
+    settings.KAKIYO = {**settings.KAKIYO, "ORDERING": "prospect"}
+    an_hour_ago = timezone.now() - dt.timedelta(hours=1)
+    line = [make_event() for _ in range(3)]
+    WebhookEvent.objects.filter(pk__in=[e.pk for e in line]).update(
+        prospect_id="p_1", next_attempt_at=an_hour_ago
+    )
+    assert stale_events() == [line[0].pk]
+    settings.KAKIYO = {**settings.KAKIYO, "ORDERING": None}
+    assert stale_events() == [event.pk for event in line]

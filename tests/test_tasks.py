@@ -114,3 +114,38 @@ def test_a_dead_connection_is_replaced_before_a_task_runs(receiver: Receiver) ->
     assert connection.connection is not None
     connection.connection.close()  # as a database restart leaves it: Django does not know
     assert process_event_task(event.pk) == WebhookEvent.Status.PROCESSED
+
+
+@pytest.fixture
+def ordered(settings: Any) -> None:
+    settings.KAKIYO = {**settings.KAKIYO, "ORDERING": "prospect"}
+
+
+def test_a_task_processes_what_its_events_hand_on(
+    receiver: Receiver, ordered: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ordering, a prospect's waiting events run in the task that ended the one ahead,
+    not one broker message each."""
+    published: list[list[int]] = []
+    monkeypatch.setattr(tasks, "publish_in_batches", lambda ids: published.append(ids))
+    chain = [stored_event(prospect_id="p_7") for _ in range(3)]
+    other = stored_event(prospect_id="p_8")
+    assert tasks.process_events_task([chain[0].pk, chain[1].pk, other.pk]) == {
+        chain[0].pk: WebhookEvent.Status.PROCESSED,
+        chain[1].pk: WebhookEvent.Status.RECEIVED,  # held back when the message came
+        other.pk: WebhookEvent.Status.PROCESSED,
+    }
+    assert receiver.calls == [chain[0].pk, other.pk, chain[1].pk, chain[2].pk]
+    assert published == []
+
+
+def test_past_its_time_a_task_publishes_what_is_handed_on(
+    receiver: Receiver, ordered: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published: list[list[int]] = []
+    monkeypatch.setattr(tasks, "publish_in_batches", lambda ids: published.append(ids))
+    monkeypatch.setattr(tasks, "HAND_ON_WITHIN", 0.0)
+    first, second = stored_event(prospect_id="p_7"), stored_event(prospect_id="p_7")
+    assert tasks.process_events_task([first.pk]) == {first.pk: WebhookEvent.Status.PROCESSED}
+    assert published == [[second.pk]]
+    assert WebhookEvent.objects.get(pk=second.pk).status == WebhookEvent.Status.RECEIVED

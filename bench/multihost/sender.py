@@ -33,7 +33,10 @@ import signal
 import time
 from typing import Any
 
-from django_kakiyo.testing import make_payload, sample_data, sign_payload
+# Not django_kakiyo.testing: it needs Django's apps loaded, and the sender runs without Django.
+from django_kakiyo.javascript_json import js_stringify_bytes
+from django_kakiyo.samples import make_payload, sample_data
+from django_kakiyo.signing import SIGNATURE_HEADER, compute_signature
 
 TIMEOUT = 10.0
 RETRY_DELAYS = (1.0, 2.0, 4.0)
@@ -129,7 +132,8 @@ class Sender:
         event_type = STORY[n % len(STORY)]
         data = {**sample_data(event_type, seq), "prospectId": prospect, "seq": seq, "n": n}
         payload = make_payload(event_type, data, team_id="team_multihost")
-        body, headers = sign_payload(payload, self.args.secret)
+        body = js_stringify_bytes(payload)
+        headers = {SIGNATURE_HEADER: compute_signature(body, self.args.secret)}
         record: dict[str, Any] = {
             "seq": seq,
             "prospect": prospect,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -189,14 +190,31 @@ class Worker:
         self.process.wait(10)
 
     def stop(self) -> None:
+        """Warm shutdown, then SIGKILL whatever of the process group is left after 20 s: a
+        pool process outliving its parent would keep its database session open."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        deadline = time.monotonic() + 20
+        while self._group_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self._group_alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
         self.output.close()
+
+    def _group_alive(self) -> bool:
+        """Whether a process of the worker's group still runs (zombies do not count: in a
+        container nothing may reap them)."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after it.
+                state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+                if int(pgrp) == self.process.pid and state != "Z":
+                    return True
+        return False
 
 
 @pytest.fixture

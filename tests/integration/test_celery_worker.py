@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+from django.db import connections
 from django.test import Client
 
 from django_kakiyo.dispatch import requeue_stale_events
@@ -191,13 +192,16 @@ def test_each_prospects_events_run_one_at_a_time_in_order_across_four_workers(
     lock = threading.Lock()
 
     def send(prospect: str) -> None:
-        for seq in range(EVENTS_EACH):
-            data = {"prospectId": prospect, "seq": seq, "work": 0.02}
-            if (prospect, seq) == failing:
-                data["fail_times"] = 1
-            event_id = deliver(Client(), **data)  # each after the previous got its 200
-            with lock:
-                ids[event_id] = (prospect, seq)
+        try:
+            for seq in range(EVENTS_EACH):
+                data = {"prospectId": prospect, "seq": seq, "work": 0.02}
+                if (prospect, seq) == failing:
+                    data["fail_times"] = 1
+                event_id = deliver(Client(), **data)  # each after the previous got its 200
+                with lock:
+                    ids[event_id] = (prospect, seq)
+        finally:
+            connections.close_all()  # this thread's own connection
 
     senders = [threading.Thread(target=send, args=(f"p_{n}",)) for n in range(PROSPECTS)]
     for sender in senders:
