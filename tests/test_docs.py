@@ -19,7 +19,7 @@ import pytest
 from django.core.management import BaseCommand
 from django.dispatch import Signal
 
-from django_kakiyo import conf, envelope, signals
+from django_kakiyo import conf, envelope, ingest, signals
 from django_kakiyo.models import RejectedRequest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +105,7 @@ def test_every_refusal_and_invalid_reason_is_on_the_http_page() -> None:
     source = Path(envelope.__file__).read_text("utf-8")
     invalid = set(re.findall(r'(?:EnvelopeError|ReadEvent)\([^"]*"(\w+)"', source))
     assert {"not_json", "too_deep", "stale", "future_timestamp"} <= invalid
+    invalid.add(ingest.UNSTORABLE)
     for reason in [*RejectedRequest.Reason.values, *invalid]:
         assert f"`{reason}`" in page, reason
 
