@@ -226,6 +226,11 @@ if AVAILABLE:
                     NotReplayedSerializer,
                     "Not replayed: the event is invalid, or being processed.",
                 ),
+                415: OpenApiResponse(
+                    ErrorSerializer,
+                    "A body DRF cannot parse as JSON, a form or multipart (a media type it "
+                    "does not take, or a multipart body that is broken).",
+                ),
             },
         ),
     }
