@@ -58,7 +58,7 @@ def ignore_events(events: QuerySet[WebhookEvent] | Iterable[int], by: str) -> Ac
         prospects = WebhookEvent.objects.filter(pk__in=result.done).values_list(
             "prospect_id", flat=True
         )
-        handed_on = next_in_line(prospects)
+        handed_on = sorted(next_in_line(prospects).values())
         if handed_on:
             transaction.on_commit(partial(enqueue_many, handed_on), robust=True)
     return result

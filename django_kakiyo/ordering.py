@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Min, OuterRef, Q
 
 from .conf import kakiyo_settings
 from .models import WebhookEvent, WebhookEventQuerySet
@@ -56,18 +56,17 @@ def held_back(event_ids: Iterable[int]) -> set[int]:
     )
 
 
-def next_in_line(prospect_ids: Iterable[str]) -> list[int]:
-    """For each prospect, its earliest pending event: the one to hand on once the event
-    ahead of it has ended."""
-    found = []
-    for prospect_id in dict.fromkeys(p for p in prospect_ids if p):
-        first = (
-            WebhookEvent.objects.pending()
-            .filter(prospect_id=prospect_id)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if first is not None:
-            found.append(first)
-    return found
+def next_in_line(prospect_ids: Iterable[str]) -> dict[str, int]:
+    """For each of these prospects that has one, its earliest pending event: the one to hand
+    on once the event ahead of it has ended. One query for them all."""
+    wanted = {prospect_id for prospect_id in prospect_ids if prospect_id}
+    if not wanted:
+        return {}
+    firsts = (
+        WebhookEvent.objects.pending()
+        .filter(prospect_id__in=wanted)
+        .values("prospect_id")
+        .annotate(first=Min("pk"))
+        .order_by()
+    )
+    return {row["prospect_id"]: row["first"] for row in firsts}

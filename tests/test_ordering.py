@@ -108,7 +108,7 @@ def test_without_ordering_nothing_is_held_back(settings: Any) -> None:
 def test_next_in_line_is_the_earliest_pending_event_of_each_prospect() -> None:
     a1, a2, b1 = prospect_event("p_a"), prospect_event("p_a"), prospect_event("p_b")
     WebhookEvent.objects.filter(pk=a1.pk).update(status=Status.PROCESSED)
-    assert next_in_line(["p_a", "p_b", "p_a", "", "p_none"]) == [a2.pk, b1.pk]
+    assert next_in_line(["p_a", "p_b", "p_a", "", "p_none"]) == {"p_a": a2.pk, "p_b": b1.pk}
 
 
 @pytest.mark.django_db(transaction=True)
