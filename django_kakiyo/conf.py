@@ -91,7 +91,8 @@ SETTINGS: tuple[Setting, ...] = (
         "CANONICAL_CPU_BUDGET", 0.1,
         "Seconds of CPU per second each web process may spend on that re-serialisation. "
         "Past it, requests whose raw bytes do not verify are refused 401 without being "
-        "parsed, so a flood of fake signatures cannot starve authentic deliveries.",
+        "parsed, so a flood of fake signatures cannot starve authentic deliveries. ``0`` "
+        "turns the re-serialisation off.",
         _NUMBER,
     ),
     Setting(
@@ -104,7 +105,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "TRUSTED_PROXIES", [],
         "IP addresses or CIDR networks of your reverse proxies; ``X-Forwarded-For`` is "
-        "believed only from them.",
+        "believed only from them, walked right to left. The address is only recorded: the "
+        "signature alone decides whether a delivery is accepted.",
         ((v.networks, "E007"),), "For example ['10.0.0.0/8', '127.0.0.1'].",
     ),
     Setting(
@@ -116,15 +118,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SPOOL_DIR", None,
         "A directory on local, persistent disk where verified deliveries are kept while the "
-        "database is unavailable (answered 202), then imported. ``None``: answer 503.",
+        "database is unavailable (answered 202), then imported exactly once. Created "
+        "``0700``; each file is fsync'd and authenticated with an HMAC keyed from "
+        "``SECRET_KEY``. ``None``: answer 503.",
         ((v.optional(v.path), "E010"),),
         "Point it at a directory on local, persistent disk that the web process can write, "
         "or set it to None to answer 503 while the database is down.",
     ),
     Setting(
         "SPOOL_MAX_BYTES", 1024**3,
-        "The spool stops accepting deliveries (503 instead of 202) once its files hold this "
-        "many bytes.",
+        "The spool stops accepting deliveries (503 instead of 202, logged) once its files "
+        "hold this many bytes.",
         _NUMBER,
     ),
     Setting(

@@ -151,7 +151,7 @@ def ensure_fresh(envelope: Envelope, window: float | None, now: dt.datetime) -> 
 
 
 def parse_timestamp(value: Any) -> dt.datetime | None:
-    """An aware datetime from an ISO 8601 string or epoch seconds/milliseconds, else None.
+    """An aware datetime in UTC from an ISO 8601 string or epoch seconds/milliseconds, else None.
 
     Only moments every supported database can store and read back are returned: those whose
     UTC time falls in years 1 to 9999. ``0001-01-01T00:00:00+14:00`` is year 0 in UTC, which
@@ -178,10 +178,10 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         # Kakiyo sends UTC; a timestamp without an offset is read as UTC, not server time.
         parsed = parsed.replace(tzinfo=dt.UTC)
     try:
-        parsed.astimezone(dt.UTC)
+        # In UTC: PostgreSQL refuses offsets past +-15:59 ("-19:21"), which Python accepts.
+        return parsed.astimezone(dt.UTC)
     except (OverflowError, ValueError):
         return None  # outside years 1-9999 once in UTC
-    return parsed
 
 
 def json_depth(value: Any) -> int:

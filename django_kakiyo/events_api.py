@@ -9,10 +9,12 @@ page costs the same on a table of millions.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from django.apps import apps
 from django.db.models import QuerySet
+from django.http import QueryDict
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -42,6 +44,13 @@ class EventPermissions(BasePermission):
             return False
         needed = REPLAY_PERMISSION if getattr(view, "action", "") == "replay" else VIEW_PERMISSION
         return bool(user.has_perm(needed))
+
+
+def api_permissions() -> list[BasePermission]:
+    """The permissions of every view of the API: :class:`EventPermissions` and then
+    ``KAKIYO['API_PERMISSION_CLASSES']``."""
+    configured = kakiyo_settings.api_permission_classes()
+    return [EventPermissions(), *(permission() for permission in configured)]
 
 
 class WebhookEventSerializer(serializers.ModelSerializer[WebhookEvent]):
@@ -85,6 +94,19 @@ class NewestFirst(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def get_page_size(self, request: Request) -> int:
+        """``page_size``, capped at ``max_page_size``: a value that is not a whole number from
+        1 up is a 400 (DRF's own pagination would quietly use the default instead)."""
+        value = request.query_params.get(self.page_size_query_param)
+        if not value:
+            return self.page_size
+        if not (value.isascii() and value.isdigit() and int(value) >= 1):
+            raise ValidationError({self.page_size_query_param: "A whole number from 1 up."})
+        return min(int(value), self.max_page_size)
+
+
+#: The values of the ``status`` filter.
+STATUSES = tuple(WebhookEvent.Status.values)
 
 #: Query parameters that filter on a column by equality.
 EXACT_FILTERS = {
@@ -113,8 +135,7 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
         return [JSONRenderer()]
 
     def get_permissions(self) -> list[BasePermission]:
-        configured = kakiyo_settings.api_permission_classes()
-        return [EventPermissions(), *(permission() for permission in configured)]
+        return api_permissions()
 
     def get_serializer_class(self) -> type[WebhookEventSerializer]:
         if self.action == "list":
@@ -130,6 +151,8 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
             if value := params.get(parameter):
                 if has_unstorable(value):  # no stored value holds one; the database refuses it
                     raise ValidationError({parameter: "A value without NUL characters."})
+                if parameter == "status" and value not in STATUSES:
+                    raise ValidationError({parameter: f"One of {', '.join(STATUSES)}."})
                 queryset = queryset.filter(**{field: value})
         for parameter, lookup in (("received_after", "gte"), ("received_before", "lt")):
             if value := params.get(parameter):
@@ -141,10 +164,8 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
     def replay(self, request: Request, pk: Any = None) -> Response:
         """Replay the event; ``?only_failed=true`` (or ``{"only_failed": true}``) runs only
         the receivers that failed."""
+        only_failed = _only_failed(request)
         event = self.get_object()
-        body = request.data if isinstance(request.data, dict) else {}
-        flag = request.query_params.get("only_failed") or body.get("only_failed")
-        only_failed = str(flag).lower() in ("1", "true", "yes")
         result = replay_events(
             [event.pk], by=f"api:{request.user.get_username()}", only_failed=only_failed
         )
@@ -155,6 +176,32 @@ class WebhookEventViewSet(viewsets.ReadOnlyModelViewSet[WebhookEvent]):
             )
         event.refresh_from_db()
         return Response({"replayed": True, "event": WebhookEventDetailSerializer(event).data})
+
+
+#: What ``only_failed`` may say in a query string or a form: yes, then no ("" is no).
+YES, NO = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
+def _only_failed(request: Request) -> bool:
+    """The replay's ``only_failed``, from the query string, else the body: one of :data:`YES`
+    or :data:`NO` (a JSON body says ``true`` or ``false``). Anything else is a 400, rather
+    than a full replay the caller did not ask for."""
+    body = request.data
+    if not isinstance(body, Mapping):
+        raise ValidationError({"body": 'A JSON object, e.g. {"only_failed": true}.'})
+    if "only_failed" in request.query_params:
+        value: Any = request.query_params["only_failed"]
+    elif "only_failed" in body:
+        value = body["only_failed"]
+        if isinstance(value, bool):
+            return value
+        if not isinstance(body, QueryDict):  # JSON: a boolean, not "yes" or 1
+            raise ValidationError({"only_failed": "true or false."})
+    else:
+        return False
+    if value not in YES + NO:
+        raise ValidationError({"only_failed": f"One of {', '.join(YES + NO[:-1])}."})
+    return value in YES
 
 
 def _parse_moment(parameter: str, value: str) -> dt.datetime:

@@ -111,6 +111,8 @@ class IdentifiedView(View):
 
 
 class LocationView(View):
+    """``data.prospect.location``: where the prospect is."""
+
     city = text("city")
     country = text("country")
 

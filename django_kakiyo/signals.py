@@ -6,10 +6,11 @@ Every signal is sent with ``sender=WebhookEvent`` and these keyword arguments:
 - ``data``: a typed view of ``event.payload["data"]`` (see :mod:`django_kakiyo.event_data`);
 - ``event_type``: the event type string.
 
-Receivers run in a Celery worker (or in-process without a broker), inside one database
-transaction with the event's change to ``processed``: if any receiver raises, every receiver's
-database writes are rolled back and the event is retried, so database work commits exactly
-once. Do side effects outside the database in ``transaction.on_commit``.
+Receivers run in a Celery worker (or in-process without a broker), each in its own savepoint
+with a record of its outcome, and the event becomes ``processed`` in the same commit: a
+receiver that raises has its database writes rolled back and is retried, alone, so each
+receiver's database work commits once. Do side effects outside the database in
+``transaction.on_commit``.
 """
 
 from __future__ import annotations
@@ -116,8 +117,9 @@ agent_status_changed = EVENT_TYPES["agent.status_changed"].signal
 #: Sent for every event, known type or not, after its type's own signal (Kakiyo's ``*``).
 event_received = Signal()
 
-#: Sent once when an event ends ``failed`` (its last attempt raised), with ``event`` and
-#: ``errors``: a list of ``(receiver, exception)`` pairs from that attempt.
+#: Sent once when an event ends ``failed`` (its last attempt raised), with ``event``,
+#: ``errors``: a list of ``(receiver, exception)`` pairs from that attempt, and
+#: ``failed_receivers``: those receivers' dotted paths.
 processing_failed = Signal()
 
 #: Sent when an answer to Kakiyo counts against its rule that four failed deliveries in a row

@@ -69,6 +69,14 @@ def test_time_range(admin_client: Client, events: dict[str, WebhookEvent]) -> No
     assert ids(response) == [events["b"].pk]
 
 
+def test_a_time_with_an_offset_postgresql_refuses_still_filters(
+    admin_client: Client, events: dict[str, WebhookEvent]
+) -> None:
+    """-19:21 is a valid offset for Python, not for PostgreSQL (schemathesis found the 500)."""
+    response = admin_client.get(LIST, {"received_after": "0245-03-11T13:37:05-19:21"})
+    assert ids(response) == [events[k].pk for k in "abc"]
+
+
 def test_bad_time_is_a_400(admin_client: Client) -> None:
     response = admin_client.get(LIST, {"received_after": "yesterday"})
     assert response.status_code == 400
@@ -207,6 +215,36 @@ def test_a_browser_gets_the_browsable_api_when_it_is_installed(
     assert response["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5", "\uff11"])
+def test_a_page_size_that_is_not_a_whole_number_from_1_is_a_400(
+    admin_client: Client, value: str
+) -> None:
+    response = admin_client.get(LIST, {"page_size": value})
+    assert response.status_code == 400
+    assert "page_size" in response.json()
+
+
+def test_a_large_page_size_is_capped(admin_client: Client) -> None:
+    for i in range(3):
+        stored_event(age=dt.timedelta(seconds=i))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("django_kakiyo.events_api.NewestFirst.max_page_size", 2)
+        assert len(ids(admin_client.get(LIST, {"page_size": "1000"}))) == 2
+
+
+def test_an_unknown_status_is_a_400(admin_client: Client) -> None:
+    response = admin_client.get(LIST, {"status": "done"})
+    assert response.status_code == 400
+    assert "processed" in response.json()["status"]
+
+
+def test_an_empty_filter_filters_nothing(
+    admin_client: Client, events: dict[str, WebhookEvent]
+) -> None:
+    query = {name: "" for name in ("type", "status", "team", "received_after", "page_size")}
+    assert ids(admin_client.get(LIST, query)) == [events[k].pk for k in "abc"]
+
+
 def test_replay_can_run_only_the_failed_receivers(
     admin_client: Client, events: dict[str, WebhookEvent], django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -219,3 +257,56 @@ def test_replay_can_run_only_the_failed_receivers(
     assert response.json()["replayed"] is True
     assert response.json()["event"]["history"][-1]["action"] == "replay failed receivers"
     assert ReceiverOutcome.objects.filter(event=failed, receiver="x.done").exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "content_type"),
+    [
+        ("?only_failed=maybe", None, None),
+        ("?only_failed=TRUE", None, None),
+        ("", '{"only_failed": "yes"}', "application/json"),
+        ("", '{"only_failed": null}', "application/json"),
+        ("", "[true]", "application/json"),
+    ],
+)
+def test_an_unclear_only_failed_is_a_400_not_a_full_replay(
+    admin_client: Client,
+    events: dict[str, WebhookEvent],
+    query: str,
+    body: str | None,
+    content_type: str | None,
+) -> None:
+    url = f"{LIST}{events['b'].pk}/replay/{query}"
+    response = (
+        admin_client.post(url, body, content_type=content_type) if body else admin_client.post(url)
+    )
+    assert response.status_code == 400
+    assert WebhookEvent.objects.get(pk=events["b"].pk).status == "failed"  # not replayed
+
+
+@pytest.mark.parametrize(
+    ("query", "data", "action"),
+    [
+        ("?only_failed=yes", None, "replay failed receivers"),
+        ("?only_failed=", None, "replay"),
+        ("", {"only_failed": True}, "replay failed receivers"),
+        ("", {"only_failed": False}, "replay"),
+    ],
+)
+def test_only_failed_from_the_query_or_a_json_body(
+    admin_client: Client,
+    events: dict[str, WebhookEvent],
+    query: str,
+    data: dict[str, bool] | None,
+    action: str,
+) -> None:
+    url = f"{LIST}{events['b'].pk}/replay/{query}"
+    response = admin_client.post(url, data, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["event"]["history"][-1]["action"] == action
+
+
+def test_only_failed_from_a_form(admin_client: Client, events: dict[str, WebhookEvent]) -> None:
+    response = admin_client.post(f"{LIST}{events['b'].pk}/replay/", {"only_failed": "true"})
+    assert response.status_code == 200
+    assert response.json()["event"]["history"][-1]["action"] == "replay failed receivers"

@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "HTTP and operators' screens",
         ["views", "sweeper", "admin", "events_api", "monitoring_views"],
     ),
+    ("the events API's schema", ["api_schema"]),
     (
         "entry points",
         ["tasks", "urls", "apps", "client", "management", "templatetags", "migrations"],

@@ -34,6 +34,23 @@ def test_a_moment_outside_years_1_to_9999_in_utc_is_not_kept(value: str) -> None
     assert parse_timestamp(value) is None
 
 
+def test_an_offset_postgresql_refuses_is_read_in_utc(client: Client) -> None:
+    """Python accepts any offset under 24 hours; PostgreSQL none past 15:59. Found by
+    schemathesis through the events API's received_after (a 500 on PostgreSQL); on the
+    webhook it made an authentic delivery invalid ("unstorable") instead of processed."""
+    moment = parse_timestamp("2026-01-01T00:00:00-19:21")
+    assert moment == dt.datetime(2026, 1, 1, 19, 21, tzinfo=dt.UTC)
+    assert moment is not None and moment.utcoffset() == dt.timedelta(0)
+    response = post_event(
+        client, "linkedin.message.received", {"prospectId": "p_1"},
+        timestamp="2026-01-01T00:00:00-19:21",
+    )  # fmt: skip
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get(pk=response.json()["id"])
+    assert (event.status, event.invalid_reason) != ("invalid", "unstorable")
+    assert event.occurred_at == moment
+
+
 def test_the_edges_of_the_range_are_kept() -> None:
     assert parse_timestamp("0001-01-01T00:00:00Z") == dt.datetime(1, 1, 1, tzinfo=dt.UTC)
     assert parse_timestamp("9999-12-31T23:59:59+00:00") is not None
