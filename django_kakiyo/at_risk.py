@@ -28,6 +28,7 @@ from .conf import kakiyo_settings
 from .models import DeliveryRisk
 from .signals import webhook_at_risk
 from .tallies import REQUEST_BUCKETS, Counts, pending, quick_transaction, write
+from .tally_writer import tally_writer
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,9 @@ class _Unwritten:
             taken, self.bursts = self.bursts, {}
             return taken
 
+    def __bool__(self) -> bool:
+        return bool(self.bursts)
+
     def put_back(self, bursts: dict[str, _Burst]) -> None:
         with self.lock:
             for kind, burst in bursts.items():
@@ -143,32 +147,47 @@ def threshold(kind: str) -> int:
 def record_answer(answer: Answer) -> None:
     """Count ``answer`` (tallies), update the at-risk state, and when the answer puts the
     webhook at risk, log a warning and send :data:`~django_kakiyo.signals.webhook_at_risk`.
-    Never raises: the answer is already sent."""
+    Never raises: the answer is already sent. An answer that changes nothing about the risk
+    is only kept in memory, for :mod:`~django_kakiyo.tally_writer` to write with the others
+    of its second (``COUNT_ANSWERS_EVERY``; 0 writes each at once)."""
     now = timezone.now()
     counts = Counts().answer(now, answer.outcome, answer.reason, answer.event_type)
     counts.observe("request_seconds", answer.seconds, REQUEST_BUCKETS)
     risk = answer.risk
+    clear = answer.database_up and answer.good and _clearing.due(bool(_unwritten))
+    if answer.database_up and risk is None and not clear and _batched():
+        pending.keep(counts)  # written within the second (tally_writer), with the others
+        tally_writer.soon()
+        return
     consecutive: int | None = None
     written = False
     if answer.database_up:
         try:
-            consecutive = _write(counts, answer, risk, now)
+            consecutive = _write(counts, risk, now, clear=clear)
             written = True
         except DatabaseError:
             logger.warning("Could not record a Kakiyo webhook answer; kept in memory")
     else:
         pending.keep(counts)
+        tally_writer.soon()
     if not written and risk is not None:
         consecutive = _unwritten.add(risk[0], now)
     if risk is not None and consecutive is not None and consecutive >= threshold(risk[0]):
         _alert(answer, risk[1], consecutive)
 
 
+def _batched() -> bool:
+    """Whether answers that change nothing about the risk are written a second at a time
+    (``COUNT_ANSWERS_EVERY``) rather than each at once."""
+    return float(kakiyo_settings.COUNT_ANSWERS_EVERY) > 0
+
+
 def _write(
-    counts: Counts, answer: Answer, risk: tuple[str, str] | None, now: dt.datetime
+    counts: Counts, risk: tuple[str, str] | None, now: dt.datetime, *, clear: bool
 ) -> int | None:
     """Write the tallies (with what this process kept) and the risk in one short
-    transaction; the risk's ``consecutive`` after it. Whatever fails is kept for later."""
+    transaction, ending the risk when ``clear``; the risk's ``consecutive`` after it.
+    Whatever fails is kept for later."""
     counts.merge(pending.take())
     unwritten = _unwritten.take()
     try:
@@ -176,7 +195,7 @@ def _write(
             write(counts, in_transaction=True)
             for kind, burst in unwritten.items():
                 _add_failures(kind, burst)
-            if answer.good and _clearing.due(bool(unwritten)):
+            if clear:
                 DeliveryRisk.objects.filter(
                     Q(cleared_at__isnull=True) | Q(last_at__gt=F("cleared_at")),
                     last_at__isnull=False,

@@ -232,6 +232,8 @@ SETTINGS: tuple[Setting, ...] = (
             ((v.optional(v.str_type), "E016"),), "Set it from an environment variable.", True),
     Setting("METRICS", None, "Serve ``metrics/``: True, False, None (if prometheus_client is "
             "installed).", ((v.optional(v.bool_type), "E017"),), "True, False or None."),
+    Setting("COUNT_ANSWERS_EVERY", 1, "Seconds a process gathers the counts of its answers "
+            "before writing them, in one statement (``0``: each answer at once).", _NUMBER),
     # -- the Kakiyo REST API ------------------------------------------------------------------
     Setting(
         "API_KEY", None,
@@ -244,11 +246,8 @@ SETTINGS: tuple[Setting, ...] = (
         "API_BASE_URL", "https://api.kakiyo.com/v1", "Root of the Kakiyo REST API.",
         ((v.http_url, "E013"),), "For example 'https://api.kakiyo.com/v1'.",
     ),
-    Setting(
-        "API_TIMEOUT", 10,
-        "Seconds the API client waits to connect and for each answer (per attempt).",
-        _POSITIVE,
-    ),
+    Setting("API_TIMEOUT", 10, "Seconds the API client waits to connect and for each answer "
+            "(per attempt).", _POSITIVE),
 )  # fmt: skip
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -21,6 +21,7 @@ import bisect
 import datetime as dt
 import functools
 import json
+import os
 import random
 import threading
 from collections import defaultdict
@@ -185,12 +186,20 @@ def outcome_counts(events: Iterable[Any], status: str) -> Counts:
 
 
 class Pending:
-    """What this process could not write while the database was away, written with its next
-    write. Lost only if the process ends before the database comes back."""
+    """What this process keeps to write later: the answers of the current second
+    (:mod:`django_kakiyo.tally_writer`), and what could not be written while the database
+    was away. A forked child starts empty (its parent's counts are the parent's to write)."""
 
     def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()
         self._counts = Counts()
+
+    def __bool__(self) -> bool:
+        return bool(self._counts)
 
     def keep(self, counts: Counts) -> None:
         with self._lock:

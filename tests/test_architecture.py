@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ),
     (
         "typed data and the tables' own jobs",
-        ["event_data", "rejections", "retention", "readings"],
+        ["event_data", "rejections", "retention", "readings", "tally_writer"],
     ),
     ("signals and order", ["signals", "ordering"]),
     ("the at-risk alert", ["at_risk"]),

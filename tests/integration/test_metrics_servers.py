@@ -116,6 +116,15 @@ def test_every_process_scrapes_the_same_exact_totals(gunicorn: Gunicorn) -> None
     wait_for(lambda: WebhookEvent.objects.filter(status="processed").count() == 8, 60,
              "the Celery worker to process every event")  # fmt: skip
 
+    def scrape() -> dict[str, float]:
+        status, content = gunicorn.request("GET", "/kakiyo/metrics/",
+                                           Authorization=f"Bearer {TOKEN}")  # fmt: skip
+        assert status == 200, content
+        return parse(content)
+
+    # Each gunicorn worker writes its good answers' counts within a second of them.
+    wait_for(lambda: scrape().get("kakiyo_request_duration_seconds_count") == 13, 30,
+             "every answer's counts to be written")  # fmt: skip
     scrapes: list[dict[str, float]] = []
     for _ in range(60):  # until each of the 3 gunicorn workers has answered some
         status, content = gunicorn.request("GET", "/kakiyo/metrics/",
