@@ -43,7 +43,8 @@ GUNICORN = [
     "--log-level",
     "warning",
 ]
-WORKER_CONCURRENCY = 2
+#: Pool processes per worker host: the receivers wait (20 ms each), so more than the cores.
+WORKER_CONCURRENCY = 4
 
 
 class Program:
