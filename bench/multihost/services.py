@@ -45,6 +45,9 @@ GUNICORN = [
 ]
 #: Pool processes per worker host: the receivers wait (20 ms each), so more than the cores.
 WORKER_CONCURRENCY = 4
+#: Worker hosts run at this niceness: on real hosts they have CPUs of their own, here they
+#: share the machine's 2 cores with the web hosts, whose answers must not wait for them.
+WORKER_NICE = "10"
 
 
 class Program:
@@ -169,6 +172,9 @@ def web_program(topo: Topology, host: str, env: dict[str, str], logs: Path) -> P
 
 def worker_program(topo: Topology, host: str, env: dict[str, str], logs: Path) -> Program:
     argv = [
+        "nice",
+        "-n",
+        WORKER_NICE,
         str(BIN / "celery"),
         "-A",
         "example_project",
