@@ -4,10 +4,14 @@
 
 Needs PostgreSQL (KAKIYO_BENCH_DATABASE_URL, default database kakiyo_bench on 127.0.0.1,
 created if missing). It (re)loads the events with one server-side INSERT ... SELECT (not
-through HTTP), then times each page through Django's whole stack (test client, logged in as
-a superuser, no network) ``--repeat`` times and reports the median and the worst. The
-baseline, measured in the same run, is the admin changelist of a model with one row (the
-users list): the ratio is what the big table costs.
+through HTTP), a receiver outcome per event (failed ones with 5 attempts, one in 50 with a
+failed first attempt), and the monitoring tallies the upgrade would start from them
+(migration 0008's backfill: totals, and the hourly rows of the stats page). Then it times
+each page through Django's whole stack (test client, logged in as a superuser, no network;
+``health/`` and ``metrics/`` also with the bearer token, as a probe and Prometheus call them)
+``--repeat`` times and reports the median and the worst. The baseline, measured in the same
+run, is the admin changelist of a model with one row (the users list): the ratio is what the
+big table costs.
 
 Then it marks ``--prune`` of the oldest events processed, starts a separate process posting
 signed deliveries one after another, measures their latency for 5 s, runs
@@ -18,6 +22,7 @@ during the prune with before it.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import multiprocessing
 import os
@@ -38,6 +43,19 @@ PRUNE_LOAD = environment.RESULTS / "prune-load.json"  # the load process's sampl
 TYPES = EVENT_TYPES[:6]  # LOAD_SQL cycles through 6 types
 ADMIN = "/admin/django_kakiyo/webhookevent/"
 API = "/kakiyo/api/events/"
+TOKEN = "bench-monitoring-token-0123456789abcdef"
+
+#: A receiver outcome per event, as processing records them.
+OUTCOMES_SQL = """
+INSERT INTO django_kakiyo_receiveroutcome (event_id, receiver, status, attempts, last_error,
+                                           updated_at)
+SELECT id, 'crm.receivers.on_message',
+       CASE WHEN status = 'failed' THEN 'failed' ELSE 'succeeded' END,
+       CASE WHEN status = 'failed' THEN 5 WHEN id % 50 = 0 THEN 2 ELSE 1 END,
+       CASE WHEN status = 'failed' THEN 'RuntimeError(''CRM down'')' ELSE '' END,
+       received_at
+FROM django_kakiyo_webhookevent
+"""
 
 #: One server-side INSERT ... SELECT of the events (psycopg parameters: types, rows).
 LOAD_SQL = (Path(__file__).parent / "admin_pages.sql").read_text()
@@ -45,9 +63,10 @@ LOAD_SQL = (Path(__file__).parent / "admin_pages.sql").read_text()
 
 def load_events(rows: int) -> None:
     """(Re)load ``rows`` events with one server-side INSERT ... SELECT, unless they are there."""
+    from django.apps import apps as django_apps
     from django.db import connection
 
-    from django_kakiyo.models import RejectedRequest, WebhookEvent
+    from django_kakiyo.models import ReceiverOutcome, RejectedRequest, WebhookEvent
 
     if WebhookEvent.objects.count() != rows:
         print(f"loading {rows} events ...", flush=True)
@@ -55,8 +74,22 @@ def load_events(rows: int) -> None:
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE django_kakiyo_receiveroutcome, django_kakiyo_webhookevent")
             cursor.execute(LOAD_SQL, {"types": TYPES, "rows": rows})
-            cursor.execute("ANALYZE django_kakiyo_webhookevent")
         print(f"loaded in {time.time() - start:.0f} s", flush=True)
+    if not ReceiverOutcome.objects.exists():
+        print("receiver outcomes and tallies ...", flush=True)
+        start = time.time()
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE django_kakiyo_tally")
+            cursor.execute(OUTCOMES_SQL)
+        backfill = importlib.import_module(
+            "django_kakiyo.migrations.0008_tallies_from_stored_rows"
+        ).backfill
+        with connection.schema_editor() as editor:
+            backfill(django_apps, editor)
+        with connection.cursor() as cursor:
+            for table in ("webhookevent", "receiveroutcome", "tally"):
+                cursor.execute(f"VACUUM ANALYZE django_kakiyo_{table}")
+        print(f"done in {time.time() - start:.0f} s", flush=True)
     RejectedRequest.objects.all().delete()
 
 
@@ -81,6 +114,10 @@ def pages() -> dict[str, str]:
         "event detail": f"{ADMIN}{newest.pk}/change/",
         "stats page, 24 h": f"{ADMIN}stats/",
         "stats page, 7 days": f"{ADMIN}stats/?period=7d",
+        "stats page, 30 days": f"{ADMIN}stats/?period=30d",
+        "health/ (bearer token)": "/kakiyo/health/",
+        "metrics/ (bearer token)": "/kakiyo/metrics/",
+        "metrics/ (logged in)": "/kakiyo/metrics/",
         "API list": API,
         "API list by type and status": f"{API}?type=prospect.unqualified&status=failed",
         "API list by prospect": f"{API}?prospect=prospect_4242",
@@ -97,15 +134,19 @@ def time_pages(repeat: int) -> None:
     )
     client = Client()
     client.force_login(admin)
+    probe = Client(headers={"Authorization": f"Bearer {TOKEN}"})  # no session
     baseline = None
     for name, url in pages().items():
-        client.get(url)  # warm
+        by = probe if "bearer" in name else client
+        by.get(url)  # warm
         times = []
         for _ in range(repeat):
             start = time.perf_counter()
-            response = client.get(url)
+            response = by.get(url)
             times.append(time.perf_counter() - start)
             assert response.status_code == 200, (url, response.status_code)
+        if "metrics" in name:
+            assert response["Content-Type"].startswith("text/plain"), response["Content-Type"]
         baseline = baseline or statistics.median(times)
         ratio = statistics.median(times) / baseline
         print(
@@ -192,6 +233,7 @@ def main() -> None:
     parser.add_argument("--prune", type=int, default=500_000)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    os.environ["KAKIYO_BENCH_KAKIYO"] = json.dumps({"MONITORING_TOKEN": TOKEN, "METRICS": True})
     environment.setup_django(SETTINGS)
     load_events(args.rows)
     print(f"\nserver time per page, {args.rows} events, {args.repeat} runs each")
