@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,6 +53,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(live_server: Any) -> Iterator[Any]:
+    """pytest-django's live server, and at the end of the test a wait for its request threads.
+
+    The webhook view counts each answer after it is sent (a resource closer of the
+    response), so a request thread can still be writing when the client already has its
+    answer and the test ends. On SQLite that thread shares the test's in-memory connection,
+    and a write during the teardown's flush breaks it ("FOREIGN KEY constraint failed")."""
+    yield live_server
+    deadline = time.monotonic() + 10
+    while (
+        any("process_request_thread" in thread.name for thread in threading.enumerate())
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,8 @@ class Site:
         return response.status, answer, elapsed
 
     def status(self, event_id: int) -> str | None:
-        with sqlite3.connect(self.database) as db:
+        # closing(): sqlite3's own context manager commits but leaves the connection open.
+        with closing(sqlite3.connect(self.database)) as db:
             row = db.execute(
                 "SELECT status FROM django_kakiyo_webhookevent WHERE id = ?", [event_id]
             ).fetchone()
@@ -187,7 +189,7 @@ def test_a_chunked_delivery_is_read_whole(site: Site) -> None:
     body, _ = sign_payload(make_payload("linkedin.message.sent", {"prospectId": "p"}), SECRET)
     status, answer, _ = site.post(body, chunked=True)
     assert (status, answer["duplicate"]) == (200, False)
-    with sqlite3.connect(site.database) as db:
+    with closing(sqlite3.connect(site.database)) as db:
         (raw,) = db.execute(
             "SELECT raw_body FROM django_kakiyo_webhookevent WHERE id = ?", [answer["id"]]
         ).fetchone()
