@@ -13,8 +13,8 @@ risk.
 The cost: ``metrics/`` and the stats page see another process's answers up to that long late,
 and a process killed with SIGKILL loses its last second of answer counts (never an event:
 events are stored before the answer). What is left when the process exits normally is
-written then. The thread starts on first use and is rebuilt in a forked child, like the
-publisher thread.
+written then. The thread starts when there is something to write, ends when there is
+nothing left, and is rebuilt in a forked child, like the publisher thread.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import contextlib
 import logging
 import os
 import threading
-import time
 
 from django.db import DatabaseError, close_old_connections, connection
 
@@ -44,16 +43,23 @@ class TallyWriter:
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def soon(self) -> None:
         """Make sure the thread runs: what is kept now is written within one interval."""
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
+                self._wake.clear()  # a wake with no thread running is not for this one
                 self._thread = threading.Thread(
                     target=self._run, name="kakiyo-tallies", daemon=True
                 )
                 self._thread.start()
+
+    def wake(self) -> None:
+        """Have the thread write at once rather than at the end of its interval (and end, if
+        that leaves nothing): for code, and tests, that must not wait a whole interval."""
+        self._wake.set()
 
     def write_now(self) -> bool:
         """Write what this process keeps, on this thread's connection; False when there was
@@ -69,12 +75,24 @@ class TallyWriter:
             close_old_connections()
 
     def _run(self) -> None:
-        while True:
-            time.sleep(max(MIN_WAIT, float(kakiyo_settings.COUNT_ANSWERS_EVERY)))
-            try:
-                self.write_now()
-            except Exception:  # never let the thread die; the counts stay kept
-                logger.exception("Writing Kakiyo answer counts failed")
+        """Write every interval while there is something to write, then end (and close
+        this thread's connection): an idle process holds no thread and no connection for
+        its counts. The end is decided under the lock that :meth:`soon` takes, so counts
+        kept at that moment start a new thread rather than wait for the next answer."""
+        try:
+            while True:
+                self._wake.wait(max(MIN_WAIT, float(kakiyo_settings.COUNT_ANSWERS_EVERY)))
+                self._wake.clear()
+                try:
+                    self.write_now()
+                except Exception:  # never let the thread die; the counts stay kept
+                    logger.exception("Writing Kakiyo answer counts failed")
+                with self._lock:
+                    if not pending:
+                        self._thread = None
+                        return
+        finally:
+            connection.close()
 
 
 #: This process's writer.

@@ -5,6 +5,8 @@ that ends a risk, are still written at once."""
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,8 +20,12 @@ from .test_at_risk import outcomes, post_event, refused_signature
 
 
 @pytest.fixture
-def batched(settings: Any) -> None:
+def batched(settings: Any) -> Iterator[None]:
     settings.KAKIYO = {**settings.KAKIYO, "COUNT_ANSWERS_EVERY": 3600}
+    yield
+    # The writer this started waits an hour: wake it, and it ends (there is nothing left).
+    tally_writer.wake()
+    wait_for(lambda: not writer_threads(), 30, "the tally writer to end")
 
 
 @pytest.mark.django_db
@@ -59,6 +65,15 @@ def test_the_writer_thread_writes_within_the_interval(
     settings.KAKIYO = {**settings.KAKIYO, "COUNT_ANSWERS_EVERY": 0.1}
     assert post_event(client, webhook_url).status_code == 200
     wait_for(lambda: outcomes() == {"accepted": 1}, 30, "the tally writer to write the count")
+    # With nothing left to write, the thread ends (and closes its connection).
+    wait_for(lambda: not writer_threads(), 30, "the tally writer to end")
+    assert post_event(client, webhook_url, 1).status_code == 200  # the next one starts it again
+    wait_for(lambda: outcomes() == {"accepted": 2}, 30, "a new tally writer to write the count")
+    wait_for(lambda: not writer_threads(), 30, "the tally writer to end")
+
+
+def writer_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "kakiyo-tallies"]
 
 
 def test_a_forked_child_starts_with_nothing_kept() -> None:
@@ -68,4 +83,4 @@ def test_a_forked_child_starts_with_nothing_kept() -> None:
         os._exit(1 if tallies.pending else 0)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert tallies.pending  # the parent still has its own
+    assert tallies.pending.take()  # the parent still has its own
