@@ -47,7 +47,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("the spool", ["spool"]),
     ("what operators are told, re-verifying", ["health", "reverify", "stats"]),
     ("the metrics", ["metrics"]),
-    ("parts of the admin screens", ["admin_parts"]),
+    ("parts of the admin screens", ["admin_parts", "endpoint_admin"]),
     (
         "HTTP and operators' screens",
         ["views", "sweeper", "admin", "events_api", "monitoring_views"],
