@@ -31,7 +31,9 @@ from .endpoint_operations import (
     rotate_secret,
     set_enabled,
 )
-from .exceptions import EndpointError
+from .endpoint_sync import sync_endpoints
+from .exceptions import EndpointError, KakiyoAPIError, KakiyoConfigurationError
+from .kakiyo_api import KakiyoClient
 from .models import WebhookEndpoint
 
 ONCE_TEMPLATE = "admin/django_kakiyo/webhookendpoint/secret_once.html"
@@ -82,7 +84,13 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "kakiyo_webhook_id", "sync_result", "url")  # fmt: skip
     list_filter = ("enabled", "unsigned")
     search_fields = ("name", "team_id", "kakiyo_webhook_id")
-    actions = ("rotate_secrets", "expire_previous_secrets", "disable", "enable")
+    actions = (
+        "rotate_secrets",
+        "expire_previous_secrets",
+        "disable",
+        "enable",
+        "sync_with_kakiyo",
+    )
     readonly_fields = ("uuid", "url", "secret_state", "created_at", "synced_at", "sync_result")
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -200,3 +208,22 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for endpoint in queryset:
             set_enabled(endpoint, True)
         self.message_user(request, _("Enabled: %d.") % len(queryset))
+
+    @admin.action(description=_("Sync with Kakiyo (create, update, re-enable its webhooks)"),
+                  permissions=["change"])  # fmt: skip
+    def sync_with_kakiyo(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        # The address the admin is served at: Kakiyo must reach the same host (the command
+        # takes --base-url when it must not).
+        base_url = request.build_absolute_uri("/").rstrip("/")
+        try:
+            with KakiyoClient() as kakiyo:
+                report = sync_endpoints(kakiyo, base_url, queryset)
+        except (KakiyoAPIError, KakiyoConfigurationError) as error:
+            self.message_user(request, f"Kakiyo API error: {error}", messages.ERROR)
+            return
+        for line in report.done:
+            self.message_user(request, line, messages.SUCCESS)
+        for line in report.drift:
+            self.message_user(request, f"drift: {line}", messages.WARNING)
+        for line in report.failed:
+            self.message_user(request, line, messages.ERROR)

@@ -17,7 +17,9 @@ from django_kakiyo.endpoint_operations import (
     rotate_secret,
     set_enabled,
 )
-from django_kakiyo.exceptions import EndpointError
+from django_kakiyo.endpoint_sync import sync_endpoints
+from django_kakiyo.exceptions import EndpointError, KakiyoAPIError, KakiyoConfigurationError
+from django_kakiyo.kakiyo_api import KakiyoClient
 from django_kakiyo.models import WebhookEndpoint
 
 from .kakiyo_webhooks import accept_options_of, current_site_root, table, yes_no
@@ -29,7 +31,8 @@ class Command(BaseCommand):
     help = (
         "Manage the Kakiyo webhook endpoints kept in the database, each with its own URL "
         "(webhook/<uuid>/) and secret: create, list, rotate a secret, end a rotation's "
-        "grace, disable, enable, delete. 'kakiyo_endpoints SUBCOMMAND --help' for each."
+        "grace, disable, enable, delete, and sync them with Kakiyo's webhooks. "
+        "'kakiyo_endpoints SUBCOMMAND --help' for each."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -115,13 +118,32 @@ class Command(BaseCommand):
         endpoint_argument(enable)
         delete = add("delete", "Delete an endpoint (its events are kept): its URL answers 404.")
         endpoint_argument(delete)
+        sync = add(
+            "sync",
+            "Make Kakiyo's webhooks match the endpoints (KAKIYO['API_KEY']): create those "
+            "missing, update URL, events and, after a rotation, secret, re-enable those Kakiyo "
+            "disabled; report drift.",
+            "Uses Kakiyo's undocumented GET /webhooks and PUT /webhooks/ID.",
+        )
+        sync.add_argument(
+            "endpoints", nargs="*", metavar="ENDPOINT", help="Only these (default: every one)."
+        )
+        sync.add_argument(
+            "--dry-run", action="store_true", help="Say what would change; change nothing."
+        )
+        base_url_option(sync)
+        sync.add_argument(
+            "--api-url", metavar="URL", help="Kakiyo API base URL (default: API_BASE_URL)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = getattr(self, "do_" + options["subcommand"].replace("-", "_"))
         try:
             action(options)
-        except EndpointError as error:
+        except (EndpointError, KakiyoConfigurationError) as error:
             raise CommandError(str(error)) from error
+        except KakiyoAPIError as error:
+            raise CommandError(f"Kakiyo API error: {str(error).rstrip('.')}.") from error
 
     # -- Subcommands ---------------------------------------------------------------------------
 
@@ -194,6 +216,20 @@ class Command(BaseCommand):
         name = endpoint.name
         delete_endpoint(endpoint)
         self.stdout.write(f"Deleted {name!r}; the events it received are kept.")
+
+    def do_sync(self, options: dict[str, Any]) -> None:
+        chosen = [self.endpoint({"endpoint": ref}) for ref in options["endpoints"]] or None
+        base_url = options.get("base_url") or current_site_root()
+        with KakiyoClient(base_url=options.get("api_url")) as kakiyo:
+            report = sync_endpoints(kakiyo, base_url, chosen, dry_run=options["dry_run"])
+        for line in report.done:
+            self.stdout.write(line)
+        for line in report.drift:
+            self.stdout.write(self.style.WARNING(f"drift: {line}"))
+        for line in report.failed:
+            self.stderr.write(line)
+        if report.failed:
+            raise CommandError(f"{len(report.failed)} endpoint(s) could not be synced.")
 
     # -- Helpers -------------------------------------------------------------------------------
 
