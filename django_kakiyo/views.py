@@ -121,10 +121,23 @@ class WebhookView(View):
         )
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            endpoint = receiving_endpoint(kwargs.get("endpoint"))
+        except WebhookRefused as refusal:
+            return refuse(request, refusal, b"")
+        except DatabaseUnavailable:
+            return spool_or_503(None)
+        response = self.receive(request, endpoint)
+        answer: Answer | None = getattr(response, "kakiyo_answer", None)
+        if answer is not None and endpoint is not None:  # counted under its endpoint
+            counted(response, dataclasses.replace(answer, endpoint=endpoint.name))
+        return response
+
+    def receive(self, request: HttpRequest, endpoint: WebhookEndpoint | None) -> HttpResponse:
+        """Read the body, authenticate it, store it: the answer."""
         body = b""
         delivery = None
         try:
-            endpoint = receiving_endpoint(kwargs.get("endpoint"))
             body = read_body(request)
             verified = authenticate(request, body, endpoint)
             delivery = Delivery(
