@@ -22,6 +22,7 @@ from django_kakiyo.endpoint_operations import (
 )
 from django_kakiyo.exceptions import EndpointError
 from django_kakiyo.models import RejectedRequest, WebhookEndpoint, WebhookEvent
+from django_kakiyo.reverify import reverify
 from django_kakiyo.signing import compute_signature
 from django_kakiyo.testing import make_payload
 
@@ -293,3 +294,47 @@ def test_endpoint_secret_keys_encrypt_instead_of_secret_key(client: Client, sett
     assert post(client, endpoint, body_of(message="b"), OWN).status_code == 200
     settings.KAKIYO = {**settings.KAKIYO, "ENDPOINT_SECRET_KEYS": ["second-key"]}
     assert post(client, endpoint, body_of(message="c"), OWN).status_code == 401
+
+
+# -- refused requests verified again --------------------------------------------------------------
+
+
+def test_reverify_at_an_endpoint_uses_its_secrets_only(client: Client) -> None:
+    endpoint, _ = create_endpoint("crm", secret=OWN)
+    with_new = body_of(message="signed with the secret Kakiyo was given")
+    with_settings = body_of(message="signed with the settings secret")
+    assert post(client, endpoint, with_new, OTHER).status_code == 401
+    assert post(client, endpoint, with_settings, SECRET).status_code == 401
+    assert reverify(RejectedRequest.objects.all(), by="test").stored == []
+    rotate_secret(endpoint, OTHER)  # the endpoint catches up with Kakiyo
+    result = reverify(RejectedRequest.objects.all(), by="test")
+    assert len(result.stored) == 1 and len(result.unverified) == 1
+    event = WebhookEvent.objects.get()
+    assert (event.raw_body, event.endpoint) == (with_new, endpoint)
+    set_enabled(endpoint, False)
+    assert reverify(RejectedRequest.objects.all(), by="test").stored == []
+
+
+def test_an_endpoint_url_answers_503_while_the_database_is_down(
+    client: Client, settings: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its secrets are in the database: nothing can be verified, so nothing is spooled."""
+    from contextlib import contextmanager
+
+    from django.db import OperationalError
+
+    from django_kakiyo import endpoint_auth
+
+    endpoint, _ = create_endpoint("crm", secret=OWN)
+    settings.KAKIYO = {**settings.KAKIYO, "SPOOL_DIR": str(tmp_path / "spool")}
+
+    @contextmanager
+    def down() -> Any:
+        raise OperationalError("connection refused")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(endpoint_auth, "bounded_transaction", down)
+    response = post(client, endpoint, body_of(), OWN)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert not (tmp_path / "spool").exists() or not any((tmp_path / "spool").iterdir())
