@@ -165,7 +165,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": title,
-            "secrets": [(e, s, self.url(e)) for e, s in secrets],
+            "secrets": [(e, s, request.build_absolute_uri(self.url(e))) for e, s in secrets],
             "changelist_url": reverse("admin:django_kakiyo_webhookendpoint_changelist"),
         }
         response = TemplateResponse(request, ONCE_TEMPLATE, context)
