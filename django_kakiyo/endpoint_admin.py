@@ -21,7 +21,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from .endpoint_operations import (
     check_secret,
@@ -140,6 +140,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     # -- creating: the secret, shown once -------------------------------------------------------
 
+    @sensitive_variables()
     def save_model(
         self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool
     ) -> None:
@@ -158,6 +159,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return super().response_add(request, obj, post_url_continue)
         return self.secrets_page(request, secrets, _("Endpoint created"))
 
+    @sensitive_variables()
     def secrets_page(
         self, request: HttpRequest, secrets: list[tuple[WebhookEndpoint, str]], title: Any
     ) -> HttpResponse:
@@ -176,6 +178,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description=_("Rotate the secret (the old one works for the grace period)"),
                   permissions=["change"])  # fmt: skip
+    @sensitive_variables()
     def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> Any:
         rotated, skipped = [], []
         for endpoint in queryset:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from .checks import MIN_SECRET_LENGTH
 from .conf import kakiyo_settings
@@ -33,6 +34,7 @@ def new_secret() -> str:
     return secrets.token_hex(32)
 
 
+@sensitive_variables("secret")
 def check_secret(secret: str) -> None:
     """A secret an endpoint may have: not blank, not short, and none of the settings'.
 
@@ -62,6 +64,7 @@ def event_list(events: Iterable[str] | None) -> list[str]:
     return found or [EVERY_EVENT]
 
 
+@sensitive_variables("secret")
 @transaction.atomic
 def create_endpoint(
     name: str,
@@ -91,6 +94,7 @@ def create_endpoint(
     return endpoint, secret
 
 
+@sensitive_variables("secret")
 def rotate_secret(
     endpoint: WebhookEndpoint, secret: str | None = None, grace: float | None = None
 ) -> str:

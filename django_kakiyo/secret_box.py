@@ -14,6 +14,7 @@ import base64
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.utils.crypto import salted_hmac
+from django.views.decorators.debug import sensitive_variables
 
 from .conf import kakiyo_settings
 from .exceptions import KakiyoError
@@ -48,6 +49,7 @@ def _box() -> MultiFernet:
     )
 
 
+@sensitive_variables("secret")
 def encrypt(secret: str) -> str:
     """``secret`` encrypted with the first key: an ASCII token to store."""
     return _box().encrypt(secret.encode("utf-8", "surrogatepass")).decode("ascii")

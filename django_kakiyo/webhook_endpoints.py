@@ -16,6 +16,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from .event_ids import MAX_ID_LENGTH
 from .secret_box import UndecryptableSecret, decrypt, encrypt
@@ -104,12 +105,14 @@ class WebhookEndpoint(models.Model):
 
     # -- secrets: set, rotated, expired, never read back in clear outside SigningSecret ------
 
+    @sensitive_variables("secret")
     def set_secret(self, secret: str) -> None:
         """Make ``secret`` the current one, with no previous secret (not saved)."""
         self.encrypted_secret = encrypt(secret)
         self.encrypted_previous_secret = ""
         self.previous_secret_expires_at = None
 
+    @sensitive_variables("secret")
     def rotate(self, secret: str, grace: float, now: dt.datetime) -> None:
         """Make ``secret`` current; the old one keeps working ``grace`` seconds (not saved)."""
         if grace > 0 and self.encrypted_secret:

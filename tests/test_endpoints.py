@@ -338,3 +338,68 @@ def test_an_endpoint_url_answers_503_while_the_database_is_down(
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert not (tmp_path / "spool").exists() or not any((tmp_path / "spool").iterdir())
+
+
+# -- Django's debug 500 page ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["after verification", "during verification"])
+def test_the_debug_500_page_at_an_endpoint_shows_no_secret(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    settings.DEBUG = True
+    endpoint, _ = create_endpoint("crm", secret=OWN)
+    rotate_secret(endpoint, OTHER)
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("forced")
+
+    if where == "after verification":
+        monkeypatch.setattr("django_kakiyo.views.ingest", boom)
+    else:
+        monkeypatch.setattr("django_kakiyo.signing.hmac.compare_digest", boom)
+    response = post(Client(raise_request_exception=False), endpoint, body_of(), OTHER)
+    page = response.content.decode()
+    assert response.status_code == 500 and "forced" in page
+    assert OWN not in page and OTHER not in page
+
+
+def test_the_error_report_of_a_failed_rotation_shows_no_secret(
+    monkeypatch: pytest.MonkeyPatch, admin_client: Client
+) -> None:
+    """With DEBUG off, what Django reports of a 500 (the admins' email, the log) masks the
+    frames' secrets (``sensitive_variables``), the way it masks passwords. (With DEBUG on,
+    Django's debug page shows every local by design; the webhook's own frames hold secrets
+    only in redacted objects, see above.)"""
+    import sys
+
+    from django.core.signals import got_request_exception
+    from django.views.debug import ExceptionReporter
+
+    endpoint, _ = create_endpoint("crm", secret=OWN)
+    monkeypatch.setattr("django_kakiyo.endpoint_operations.new_secret", lambda: OTHER)
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("forced")
+
+    reports: list[str] = []
+
+    def report(sender: Any, request: Any, **kwargs: Any) -> None:
+        # The HTML report, with every frame's locals (the admins' email attaches it).
+        reports.append(ExceptionReporter(request, *sys.exc_info()).get_traceback_html())
+
+    monkeypatch.setattr(WebhookEndpoint, "save", boom)
+    got_request_exception.connect(report)
+    admin_client.raise_request_exception = False
+    try:
+        response = admin_client.post(
+            "/admin/django_kakiyo/webhookendpoint/",
+            {"action": "rotate_secrets", "_selected_action": [endpoint.pk]},
+        )
+    finally:
+        got_request_exception.disconnect(report)
+    assert response.status_code == 500
+    [text] = reports
+    assert "forced" in text and "rotate_secret" in text  # the frames are there
+    assert "<td>grace</td>" in text  # with their locals
+    assert OTHER not in text

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from django_kakiyo.endpoint_operations import (
     create_endpoint,
@@ -147,6 +148,7 @@ class Command(BaseCommand):
 
     # -- Subcommands ---------------------------------------------------------------------------
 
+    @sensitive_variables("secret")
     def do_create(self, options: dict[str, Any]) -> None:
         endpoint, secret = create_endpoint(
             options["name"],
@@ -182,6 +184,7 @@ class Command(BaseCommand):
             ]
             self.stdout.write(table([c.upper() for c in columns], rows))
 
+    @sensitive_variables("secret")
     def do_rotate(self, options: dict[str, Any]) -> None:
         endpoint = self.endpoint(options)
         secret = rotate_secret(endpoint, options["secret"], options["grace"])
