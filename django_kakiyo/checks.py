@@ -130,9 +130,11 @@ def _check_secrets(user: Mapping[str, Any]) -> list[CheckMessage]:
         level, check_id = (Warning, "W006") if settings.DEBUG else (Error, "E004")
         messages.append(
             level(
-                "No Kakiyo webhook secret is configured: every delivery will be refused.",
+                "No Kakiyo webhook secret is configured: every delivery to the settings URL "
+                "(webhook/) will be refused.",
                 hint="Set KAKIYO['WEBHOOK_SECRETS'] to the secret you gave Kakiyo (this is "
-                "an error when DEBUG is off).",
+                "an error when DEBUG is off). A project that receives only at endpoints in "
+                f"the database (kakiyo_endpoints) silences django_kakiyo.{check_id}.",
                 id=f"django_kakiyo.{check_id}",
             )
         )

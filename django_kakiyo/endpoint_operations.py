@@ -76,15 +76,19 @@ def create_endpoint(
 ) -> tuple[WebhookEndpoint, str | None]:
     """A new, enabled endpoint, and its secret (generated when none is given; None when
     ``unsigned``). The secret is returned this once."""
-    name = name.strip()
+    name, team = name.strip(), team.strip()
     if not name or name.isdigit():
         raise EndpointError("An endpoint needs a name that is not only digits (ids are).")
+    for value, field in ((name, "name"), (team, "team_id")):
+        limit = getattr(WebhookEndpoint._meta.get_field(field), "max_length", None) or 0
+        if len(value) > limit:
+            raise EndpointError(f"The {field.removesuffix('_id')} is over {limit} characters.")
     if WebhookEndpoint.objects.filter(name=name).exists():
         raise EndpointError(f"An endpoint named {name!r} already exists.")
     if unsigned and secret is not None:
         raise EndpointError("An unsigned endpoint has no secret: give --secret or --unsigned.")
     endpoint = WebhookEndpoint(
-        name=name, team_id=team.strip(), unsigned=unsigned, events=event_list(events)
+        name=name, team_id=team, unsigned=unsigned, events=event_list(events)
     )
     if not unsigned:
         secret = new_secret() if secret is None else secret

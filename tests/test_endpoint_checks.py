@@ -61,3 +61,15 @@ def test_check_database_fails_on_a_lost_key(settings: Any) -> None:
     settings.SECRET_KEY = "another-key-" + "y" * 50
     with pytest.raises(SystemCheckError, match=r"django_kakiyo\.E019"):
         call_command("check", "--database", "default", stdout=StringIO(), stderr=StringIO())
+
+
+def test_a_project_with_endpoints_only_silences_the_missing_settings_secret(
+    settings: Any,
+) -> None:
+    settings.DEBUG = False
+    settings.KAKIYO = {**settings.KAKIYO, "WEBHOOK_SECRETS": []}
+    with pytest.raises(SystemCheckError, match=r"django_kakiyo\.E004") as raised:
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+    assert "kakiyo_endpoints" in str(raised.value)  # the hint says what to do
+    settings.SILENCED_SYSTEM_CHECKS = [*settings.SILENCED_SYSTEM_CHECKS, "django_kakiyo.E004"]
+    call_command("check", stdout=StringIO(), stderr=StringIO())

@@ -167,3 +167,10 @@ def test_the_command_output_of_create_is_the_only_place_the_secret_appears(
     assert output.count(secret) == 1
     assert secret not in caplog.text
     assert secret not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--name", "n" * 101], ["--name", "crm", "--team", "t" * 256]])
+def test_create_refuses_values_over_a_columns_size(args: list[str]) -> None:
+    with pytest.raises(CommandError, match="over"):
+        run("create", *args)
+    assert not WebhookEndpoint.objects.exists()
