@@ -17,6 +17,7 @@ from .checks import MIN_SECRET_LENGTH
 from .conf import kakiyo_settings
 from .exceptions import EndpointError, KakiyoConfigurationError
 from .models import WebhookEndpoint
+from .secret_box import reencrypt, uses_first_key
 from .webhook_endpoints import EVERY_EVENT
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "delete_endpoint",
     "expire_previous",
     "new_secret",
+    "reencrypt_secrets",
     "rotate_secret",
     "set_enabled",
 ]
@@ -140,3 +142,24 @@ def set_enabled(endpoint: WebhookEndpoint, enabled: bool) -> None:
 def delete_endpoint(endpoint: WebhookEndpoint) -> None:
     """Delete ``endpoint``; the events it received are kept, with no endpoint."""
     endpoint.delete()
+
+
+@transaction.atomic
+def reencrypt_secrets() -> int:
+    """Encrypt again, with the key that encrypts now, every stored secret another key
+    encrypted (after ``SECRET_KEY`` or ``ENDPOINT_SECRET_KEYS`` changed, before the old key is
+    dropped); how many endpoints changed. Raises ``UndecryptableSecret`` when no key opens
+    one (nothing is changed then)."""
+    changed = 0
+    for endpoint in WebhookEndpoint.objects.select_for_update().order_by("pk"):
+        fields = [
+            name
+            for name in ("encrypted_secret", "encrypted_previous_secret")
+            if getattr(endpoint, name) and not uses_first_key(getattr(endpoint, name))
+        ]
+        for name in fields:
+            setattr(endpoint, name, reencrypt(getattr(endpoint, name)))
+        if fields:
+            endpoint.save(update_fields=fields)
+            changed += 1
+    return changed

@@ -174,3 +174,27 @@ def test_create_refuses_values_over_a_columns_size(args: list[str]) -> None:
     with pytest.raises(CommandError, match="over"):
         run("create", *args)
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_reencrypt_lets_the_old_key_go(client: Client, settings: Any) -> None:
+    secret = printed_secret(run("create", "--name", "crm"))
+    rotated_from = printed_secret(run("create", "--name", "other"))
+    run("rotate", "other", "--grace", "3600")
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "the-next-secret-key-" + "z" * 40
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert "2 endpoint(s)" in run("reencrypt")
+    assert "0 endpoint(s)" in run("reencrypt")
+    settings.SECRET_KEY_FALLBACKS = []  # the old key is gone
+    assert deliver(client, WebhookEndpoint.objects.get(name="crm"), secret, 1) == 200
+    other = WebhookEndpoint.objects.get(name="other")
+    assert deliver(client, other, rotated_from, 2) == 200  # the previous secret too
+
+
+def test_reencrypt_without_the_old_key_changes_nothing(settings: Any) -> None:
+    run("create", "--name", "crm")
+    before = WebhookEndpoint.objects.get().encrypted_secret
+    settings.SECRET_KEY = "the-next-secret-key-" + "z" * 40
+    with pytest.raises(CommandError, match="nothing was changed"):
+        run("reencrypt")
+    assert WebhookEndpoint.objects.get().encrypted_secret == before

@@ -15,6 +15,7 @@ from django_kakiyo.endpoint_operations import (
     create_endpoint,
     delete_endpoint,
     expire_previous,
+    reencrypt_secrets,
     rotate_secret,
     set_enabled,
 )
@@ -22,6 +23,7 @@ from django_kakiyo.endpoint_sync import sync_endpoints
 from django_kakiyo.exceptions import EndpointError, KakiyoAPIError, KakiyoConfigurationError
 from django_kakiyo.kakiyo_api import KakiyoClient
 from django_kakiyo.models import WebhookEndpoint
+from django_kakiyo.secret_box import UndecryptableSecret
 
 from .kakiyo_webhooks import accept_options_of, current_site_root, table, yes_no
 
@@ -119,6 +121,12 @@ class Command(BaseCommand):
         endpoint_argument(enable)
         delete = add("delete", "Delete an endpoint (its events are kept): its URL answers 404.")
         endpoint_argument(delete)
+        add(
+            "reencrypt",
+            "Encrypt every stored secret again with the key that encrypts now.",
+            "Run it after changing SECRET_KEY (the old one in SECRET_KEY_FALLBACKS) or "
+            "KAKIYO['ENDPOINT_SECRET_KEYS'], before the old key is dropped.",
+        )
         sync = add(
             "sync",
             "Make Kakiyo's webhooks match the endpoints (KAKIYO['API_KEY']): create those "
@@ -219,6 +227,16 @@ class Command(BaseCommand):
         name = endpoint.name
         delete_endpoint(endpoint)
         self.stdout.write(f"Deleted {name!r}; the events it received are kept.")
+
+    def do_reencrypt(self, options: dict[str, Any]) -> None:
+        try:
+            changed = reencrypt_secrets()
+        except UndecryptableSecret as error:
+            raise CommandError(
+                f"{error}: put the old key back (SECRET_KEY_FALLBACKS or "
+                "KAKIYO['ENDPOINT_SECRET_KEYS']) and run it again; nothing was changed."
+            ) from error
+        self.stdout.write(f"Encrypted again with the current key: {changed} endpoint(s).")
 
     def do_sync(self, options: dict[str, Any]) -> None:
         chosen = [self.endpoint({"endpoint": ref}) for ref in options["endpoints"]] or None
