@@ -71,7 +71,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "attempts_and_deliveries",
     )
     list_display_links = ("received", "type_column")
-    list_filter = (EventTypeFilter, "status", TeamFilter, "received_at")
+    list_filter = (EventTypeFilter, "status", TeamFilter, "endpoint", "received_at")
     search_fields = ("prospect_id", "chat_id", "campaign_id", "agent_id")
     search_help_text = _("Exact prospect, chat, campaign or agent id.")
     date_hierarchy = "received_at"

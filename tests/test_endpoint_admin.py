@@ -130,3 +130,16 @@ def test_rotating_needs_the_change_permission(client: Client) -> None:
     assert deliver(Client(), endpoint, GIVEN) == 200  # not rotated
     endpoint.refresh_from_db()
     assert endpoint.secret_rotated_at is None
+
+
+def test_the_events_list_filters_by_endpoint(admin_client: Client, client: Client) -> None:
+    first, first_secret = create_endpoint("first endpoint")
+    second, second_secret = create_endpoint("second endpoint")
+    assert first_secret is not None and second_secret is not None
+    assert deliver(client, first, first_secret, 1) == 200
+    assert deliver(client, second, second_secret, 2) == 200
+    page = admin_client.get(f"/admin/django_kakiyo/webhookevent/?endpoint__id__exact={first.pk}")
+    assert page.status_code == 200
+    assert b"first endpoint" in page.content  # the filter's choices name the endpoints
+    rows = page.content.decode().count('class="action-select"')
+    assert rows == 1
