@@ -83,7 +83,7 @@ def sync_endpoints(
     return report
 
 
-@sensitive_variables("secret")
+@sensitive_variables("secret", "changes")
 def _sync_one(
     client: KakiyoClient,
     base_url: str,
