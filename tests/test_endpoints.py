@@ -403,3 +403,14 @@ def test_the_error_report_of_a_failed_rotation_shows_no_secret(
     assert "forced" in text and "rotate_secret" in text  # the frames are there
     assert "<td>grace</td>" in text  # with their locals
     assert OTHER not in text
+
+
+def test_one_delivery_reaching_two_endpoints_is_one_event(client: Client) -> None:
+    first, _ = create_endpoint("first", secret=OWN)
+    second, _ = create_endpoint("second", secret=OTHER)
+    body = body_of()
+    assert post(client, first, body, OWN).json()["duplicate"] is False
+    again = post(client, second, body, OTHER)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    event = WebhookEvent.objects.get()
+    assert (event.endpoint, event.delivery_count) == (first, 2)
