@@ -33,7 +33,14 @@ from .admin_parts import (
     status_badge,
 )
 from .at_risk import current_risks
-from .models import REPLAY_PERMISSION, ReceiverOutcome, RejectedRequest, WebhookEvent
+from .endpoint_admin import WebhookEndpointAdmin
+from .models import (
+    REPLAY_PERMISSION,
+    ReceiverOutcome,
+    RejectedRequest,
+    WebhookEndpoint,
+    WebhookEvent,  # fmt: skip
+)
 from .reverify import reverify
 from .stats import OUTCOME_COLOURS, PERIODS, event_stats, hourly_chart
 
@@ -64,7 +71,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "attempts_and_deliveries",
     )
     list_display_links = ("received", "type_column")
-    list_filter = (EventTypeFilter, "status", TeamFilter, "received_at")
+    list_filter = (EventTypeFilter, "status", TeamFilter, "endpoint", "received_at")
     search_fields = ("prospect_id", "chat_id", "campaign_id", "agent_id")
     search_help_text = _("Exact prospect, chat, campaign or agent id.")
     date_hierarchy = "received_at"
@@ -78,15 +85,17 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         (_("Processing"), {"fields": ("attempts", "next_attempt", "processed",
                                       "last_error", "last_traceback_pre", "history_pre")}),
         (_("Payload"), {"fields": ("payload_pre",)}),
-        (_("Delivery"), {"fields": ("delivery_count", "last_received", "signature_method",
-                                    "remote_addr", "dedup_key", "headers_pre", "raw_body_pre"),
+        (_("Delivery"), {"fields": ("endpoint", "delivery_count", "last_received",
+                                    "signature_method", "remote_addr", "dedup_key",
+                                    "headers_pre", "raw_body_pre"),
                          "classes": ("collapse",)}),
     )  # fmt: skip
     readonly_fields = (
         "event_type", "status_badge", "invalid_reason", "received", "occurred",
         "team_id", "agent_id", "campaign_id", "chat_id", "prospect_id",
         "attempts", "next_attempt", "processed", "last_error", "last_traceback_pre",
-        "history_pre", "payload_pre", "delivery_count", "last_received", "signature_method",
+        "history_pre", "payload_pre", "endpoint", "delivery_count", "last_received",
+        "signature_method",
         "remote_addr", "dedup_key", "headers_pre", "raw_body_pre",
     )  # fmt: skip
     # Times to the second, in the current time zone (Django's default format stops at minutes).
@@ -295,3 +304,6 @@ class RejectedRequestAdmin(ReadOnlyAdmin):
     @admin.display(description=_("body prefix"))
     def body_prefix_pre(self, obj: RejectedRequest) -> SafeString:
         return pretty_bytes(obj.body_prefix)
+
+
+admin.site.register(WebhookEndpoint, WebhookEndpointAdmin)

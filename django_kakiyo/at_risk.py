@@ -54,6 +54,8 @@ class Answer:
     event_type: str = ""
     signature_refused: bool = False
     database_up: bool = True
+    #: The name of the endpoint whose URL answered ("": the settings URL, or none known).
+    endpoint: str = ""
 
     @property
     def good(self) -> bool:
@@ -151,7 +153,9 @@ def record_answer(answer: Answer) -> None:
     is only kept in memory, for :mod:`~django_kakiyo.tally_writer` to write with the others
     of its second (``COUNT_ANSWERS_EVERY``; 0 writes each at once)."""
     now = timezone.now()
-    counts = Counts().answer(now, answer.outcome, answer.reason, answer.event_type)
+    counts = Counts().answer(
+        now, answer.outcome, answer.reason, answer.event_type, endpoint=answer.endpoint
+    )
     counts.observe("request_seconds", answer.seconds, REQUEST_BUCKETS)
     risk = answer.risk
     clear = answer.database_up and answer.good and _clearing.due(bool(_unwritten))

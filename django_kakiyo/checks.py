@@ -15,9 +15,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import DatabaseError, router
 
 from .conf import DEFAULTS, SETTINGS, kakiyo_settings, setting_label
 from .exceptions import KakiyoConfigurationError
+from .secret_box import UndecryptableSecret, decrypt
+from .webhook_endpoints import WebhookEndpoint
 
 #: Shorter secrets are accepted but warned about: Kakiyo generates long random ones.
 MIN_SECRET_LENGTH = 16
@@ -127,9 +130,11 @@ def _check_secrets(user: Mapping[str, Any]) -> list[CheckMessage]:
         level, check_id = (Warning, "W006") if settings.DEBUG else (Error, "E004")
         messages.append(
             level(
-                "No Kakiyo webhook secret is configured: every delivery will be refused.",
+                "No Kakiyo webhook secret is configured: every delivery to the settings URL "
+                "(webhook/) will be refused.",
                 hint="Set KAKIYO['WEBHOOK_SECRETS'] to the secret you gave Kakiyo (this is "
-                "an error when DEBUG is off).",
+                "an error when DEBUG is off). A project that receives only at endpoints in "
+                f"the database (kakiyo_endpoints) silences django_kakiyo.{check_id}.",
                 id=f"django_kakiyo.{check_id}",
             )
         )
@@ -212,3 +217,55 @@ def _check_retention(user: Mapping[str, Any]) -> list[CheckMessage]:
             id="django_kakiyo.W004",
         )
     ]
+
+
+@register(Tags.security, Tags.database)
+def check_endpoints(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """The endpoints in the database: unsigned ones enabled, secrets no key decrypts.
+
+    Like Django's own database checks, run only when asked for databases (``migrate``,
+    ``check --database default``).
+    """
+    messages: list[CheckMessage] = []
+    for alias in databases or ():
+        if not router.allow_migrate_model(alias, WebhookEndpoint):
+            continue
+        try:
+            endpoints = list(WebhookEndpoint.objects.using(alias).filter(enabled=True))
+        except DatabaseError:
+            continue  # not migrated yet
+        unsigned = sorted(e.name for e in endpoints if e.unsigned)
+        if unsigned:
+            messages.append(
+                Warning(
+                    f"Kakiyo endpoints without a secret are enabled: {', '.join(unsigned)}. "
+                    "Anyone who learns such a URL can deliver events to your receivers.",
+                    hint="Give Kakiyo's webhook a secret and create a signed endpoint, or "
+                    "silence django_kakiyo.W008 if the URL alone is a risk you accept.",
+                    id="django_kakiyo.W008",
+                )
+            )
+        unreadable = sorted(e.name for e in endpoints if not _secrets_readable(e))
+        if unreadable:
+            messages.append(
+                Error(
+                    f"Secrets of Kakiyo endpoints cannot be decrypted with the current keys: "
+                    f"{', '.join(unreadable)}. Their deliveries are refused (401).",
+                    hint="Put the previous SECRET_KEY in SECRET_KEY_FALLBACKS (or the previous "
+                    "key back in KAKIYO['ENDPOINT_SECRET_KEYS']), or rotate their secrets.",
+                    id="django_kakiyo.E019",
+                )
+            )
+    return messages
+
+
+def _secrets_readable(endpoint: WebhookEndpoint) -> bool:
+    tokens = [endpoint.encrypted_secret, endpoint.encrypted_previous_secret]
+    try:
+        for token in filter(None, tokens):
+            decrypt(token)
+    except UndecryptableSecret:
+        return False
+    return True

@@ -9,7 +9,6 @@ app can use, and a bad value read at run time raises an error naming the exact s
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +17,7 @@ from django.dispatch import receiver
 
 from . import validators as v
 from .exceptions import KakiyoConfigurationError
+from .setting_declaration import Setting
 from .signing import SigningSecret
 
 #: ``KAKIYO['HEALTH']``'s keys and defaults (seconds, events, events, refusals).
@@ -28,31 +28,6 @@ HEALTH_DEFAULTS = {"MAX_WAIT": 300, "MAX_FAILED_LAST_HOUR": 0, "MAX_BACKLOG": 10
 #: worker, a background thread of the web process, or the request itself.
 AUTO, CELERY, THREAD, INLINE = "auto", "celery", "thread", "inline"
 PROCESSING_MODES = (AUTO, CELERY, THREAD, INLINE)
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One key of ``KAKIYO``: its default, what it means, and the rules its value follows.
-
-    ``rules`` are ``(rule, check id)`` pairs, tried in order; the first rule that finds a
-    problem names the system check that reports it. ``sensitive`` values are never echoed in
-    a message.
-    """
-
-    name: str
-    default: Any
-    doc: str
-    rules: tuple[tuple[v.Rule, str], ...] = ()
-    hint: str = ""
-    sensitive: bool = False
-
-    def problem(self, value: Any) -> tuple[str, str] | None:
-        """``(problem, check id)`` for the first rule ``value`` breaks, or None."""
-        for rule, check_id in self.rules:
-            found = rule(value)
-            if found is not None:
-                return found, check_id
-        return None
 
 
 _NUMBER = ((v.non_negative_number, "E006"),)
@@ -146,6 +121,13 @@ SETTINGS: tuple[Setting, ...] = (
         "at 512 characters, then whole headers dropped past this total).",
         _NUMBER,
     ),
+    # -- endpoints in the database (docs/howto/endpoints.md) ---------------------------------
+    Setting("ENDPOINT_SECRET_KEYS", None, "Keys that encrypt endpoints' secrets in the "
+            "database: the first encrypts, every one decrypts. ``None``: derived from "
+            "``SECRET_KEY``, and from ``SECRET_KEY_FALLBACKS`` to decrypt.",
+            ((v.optional(v.key_list), "E018"),), "For example [os.environ['KAKIYO_KEY']].", True),
+    Setting("ENDPOINT_ROTATION_GRACE", 86400, "Seconds an endpoint's previous secret keeps "
+            "verifying after a rotation (``rotate --grace`` chooses for one).", _NUMBER),
     # -- processing ---------------------------------------------------------------------------
     Setting(
         "PROCESSING", "auto",

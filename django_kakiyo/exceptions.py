@@ -82,3 +82,11 @@ class KakiyoAPIError(KakiyoError):
     def __reduce__(self) -> tuple[type[KakiyoAPIError], tuple[str], dict[str, object]]:
         # Keyword-only fields survive pickling (Celery, multiprocessing) through __dict__.
         return (type(self), (self.message,), self.__dict__)
+
+
+class EndpointError(KakiyoError, ValueError):
+    """An operation on a webhook endpoint cannot be done as asked; the message says why.
+
+    Raised by :mod:`django_kakiyo.endpoint_operations`; the command turns it into a
+    ``CommandError`` and the admin into a message.
+    """

@@ -52,7 +52,8 @@ class Delivery:
 
     ``headers`` are already made storable (credentials redacted, bounded), so a spooled
     delivery never writes a credential to disk. ``team`` is the team the verifying secret is
-    bound to (None: any team).
+    bound to (None: any team); ``endpoint_id`` the endpoint whose URL received it (None: the
+    settings URL).
     """
 
     signed_bytes: bytes
@@ -62,6 +63,7 @@ class Delivery:
     remote_addr: str | None
     received_at: dt.datetime
     team: str | None = None
+    endpoint_id: int | None = None
 
     @property
     def dedup_key(self) -> str:
@@ -157,6 +159,7 @@ def _new_row(delivery: Delivery) -> WebhookEvent:
         raw_body=delivery.raw_body,
         remote_addr=delivery.remote_addr,
         signature_method=delivery.signature_method,
+        endpoint_id=delivery.endpoint_id,
         received_at=now,
         last_received_at=now,
         status_changed_at=now,

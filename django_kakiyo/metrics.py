@@ -71,13 +71,13 @@ class KakiyoCollector:
             risks = {risk.kind for risk in current_risks()}
 
         deliveries = CounterMetricFamily(
-            "kakiyo_deliveries", "Webhook answers by outcome (rejected: by reason).",
-            labels=["outcome", "reason"],
+            "kakiyo_deliveries", "Webhook answers by outcome (rejected: by reason) and "
+            "endpoint (empty: the settings URL).", labels=["outcome", "reason", "endpoint"],
         )  # fmt: skip
-        by_outcome: dict[tuple[str, ...], float] = {(name, ""): 0.0 for name in OUTCOMES}
-        by_outcome.update(summed(found["deliveries"], ("outcome", "reason")))
-        for (outcome, reason), value in sorted(by_outcome.items()):
-            deliveries.add_metric([outcome, reason], value)
+        by_outcome: dict[tuple[str, ...], float] = {(name, "", ""): 0.0 for name in OUTCOMES}
+        by_outcome.update(summed(found["deliveries"], ("outcome", "reason", "endpoint")))
+        for (outcome, reason, endpoint), value in sorted(by_outcome.items()):
+            deliveries.add_metric([outcome, reason, endpoint], value)
         yield deliveries
         processed = CounterMetricFamily(
             "kakiyo_events_processed", "Processing outcomes (processed, retried, failed).",

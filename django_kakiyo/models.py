@@ -19,9 +19,12 @@ from .date_hierarchy import CheapDatetimesQuerySet
 from .envelope import MAX_EVENT_TYPE_LENGTH
 from .event_ids import MAX_ID_LENGTH
 from .monitoring_tables import DeliveryRisk, Tally
+from .refusal_table import RejectedRequest
 from .status import PENDING, PRUNABLE, UNFINISHED, Status
+from .webhook_endpoints import WebhookEndpoint
 
-__all__ = ["DeliveryRisk", "ReceiverOutcome", "RejectedRequest", "Tally", "WebhookEvent"]
+__all__ = ["DeliveryRisk", "ReceiverOutcome", "RejectedRequest", "Tally", "WebhookEndpoint",
+           "WebhookEvent"]  # fmt: skip
 
 #: The permission to read events (Django's own, from ``Meta.default_permissions``).
 VIEW_PERMISSION = "django_kakiyo.view_webhookevent"
@@ -91,6 +94,7 @@ class WebhookEvent(models.Model):
     class SignatureMethod(models.TextChoices):
         RAW = "raw", _("raw body")
         CANONICAL = "canonical", _("re-serialised body")
+        UNSIGNED = "unsigned", _("nothing: an unsigned endpoint")
 
     event_type = models.CharField(
         _("event type"),
@@ -138,6 +142,11 @@ class WebhookEvent(models.Model):
         help_text=_("Request headers, with the signature and credentials redacted."),
     )
     remote_addr = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, models.SET_NULL, null=True, blank=True, related_name="deliveries",
+        verbose_name=_("endpoint"), help_text=_("Empty: delivered to the settings URL."),
+        db_index=False,  # kakiyo_event_endpoint_idx, below: only rows that have one
+    )  # fmt: skip
     signature_method = models.CharField(
         _("signature verified on"),
         max_length=16,
@@ -206,6 +215,13 @@ class WebhookEvent(models.Model):
             models.Index(fields=["campaign_id"], name="kakiyo_event_campaign_idx"),
             models.Index(fields=["chat_id"], name="kakiyo_event_chat_idx"),
             models.Index(fields=["agent_id"], name="kakiyo_event_agent_idx"),
+            # An endpoint's events (its filter, SET_NULL when it is deleted); the settings
+            # URL's rows stay out, so their inserts never touch it.
+            models.Index(
+                fields=["endpoint", "-received_at"],
+                condition=Q(endpoint__isnull=False),
+                name="kakiyo_event_endpoint_idx",
+            ),
         ]
         constraints = [
             # A constraint rather than unique=True: on PostgreSQL, unique=True on a CharField
@@ -289,61 +305,3 @@ class ReceiverOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.receiver}: {self.status} (event #{self.event_id})"
-
-
-class RejectedRequest(models.Model):
-    """A request the endpoint refused, kept so an operator can see why deliveries fail.
-
-    Only a bounded prefix of the body is kept and the table is capped
-    (``REJECTED_REQUESTS_MAX_ROWS``), so a flood of junk cannot fill the disk.
-    """
-
-    class Reason(models.TextChoices):
-        VERIFICATION_FAILED = "verification_failed", _("signature verification failed")
-        PAYLOAD_TOO_LARGE = "payload_too_large", _("payload too large")
-        UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", _("unsupported media type")
-        TEAM_MISMATCH = "team_mismatch", _("signed with another team's secret")
-        LENGTH_REQUIRED = "length_required", _("length required")
-
-    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
-    detail = models.CharField(_("detail"), max_length=255, blank=True)
-    received_at = models.DateTimeField(_("received at"), default=timezone.now)
-    remote_addr = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
-    method = models.CharField(_("method"), max_length=16, blank=True)
-    path = models.CharField(_("path"), max_length=255, blank=True)
-    content_type = models.CharField(_("content type"), max_length=255, blank=True)
-    content_length = models.PositiveBigIntegerField(
-        _("declared size"), null=True, blank=True, help_text=_("The Content-Length header.")
-    )
-    body_prefix = models.BinaryField(
-        _("body"),
-        blank=True,
-        help_text=_("The first bytes of the body, or all of it (see body_complete)."),
-    )
-    body_complete = models.BooleanField(
-        _("whole body kept"),
-        default=False,
-        help_text=_("The body above is the whole body, so the request can be verified again."),
-    )
-    signature = models.CharField(
-        _("signature"),
-        max_length=64,
-        blank=True,
-        help_text=_("A well-formed X-Kakiyo-Signature it carried (a refused one is no secret)."),
-    )
-    headers = models.JSONField(_("headers"), default=dict, blank=True)
-
-    class Meta:
-        verbose_name = _("rejected request")
-        verbose_name_plural = _("rejected requests")
-        ordering = ["-received_at", "-id"]
-        indexes = [
-            models.Index(fields=["-received_at", "-id"], name="kakiyo_rejected_received_idx"),
-            models.Index(fields=["reason", "-received_at"], name="kakiyo_rejected_reason_idx"),
-            models.Index(
-                fields=["id"], condition=Q(body_complete=True), name="kakiyo_rejected_whole_idx"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_reason_display()} #{self.pk}"

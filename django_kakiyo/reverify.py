@@ -7,10 +7,13 @@ are fixed, those requests are checked against the current secrets and each that 
 becomes an event through :func:`~django_kakiyo.ingest.ingest`, as if it had just arrived
 (with its original arrival time, so ``REPLAY_WINDOW`` judges it as then): deduplicated, and
 recorded in the event's history with who did it. Its rejected-request row is then deleted.
+A request refused at an endpoint's URL is checked against that endpoint's secrets only, as
+the URL itself would (never the settings'), and only while the endpoint is enabled.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -21,8 +24,11 @@ from django.utils import timezone
 from .conf import kakiyo_settings
 from .exceptions import WebhookRefused
 from .ingest import Delivery, ingest
-from .models import RejectedRequest, WebhookEvent
+from .models import RejectedRequest, WebhookEndpoint, WebhookEvent
 from .signing import VerifiedBody, verify_canonical, verify_raw
+
+#: An endpoint's URL ends with its UUID (``webhook/<uuid>/``); the settings URL never does.
+_ENDPOINT_PATH = re.compile(r"/([0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})/?$")
 
 
 @dataclass
@@ -41,10 +47,25 @@ def reverifiable() -> QuerySet[RejectedRequest]:
     return RejectedRequest.objects.filter(body_complete=True).exclude(signature="")
 
 
+def endpoint_of(row: RejectedRequest) -> tuple[bool, WebhookEndpoint | None]:
+    """Whether ``row`` was refused at an endpoint's URL, and that endpoint if it is enabled."""
+    match = _ENDPOINT_PATH.search(row.path)
+    if match is None:
+        return False, None
+    return True, WebhookEndpoint.objects.filter(uuid=match[1], enabled=True).first()
+
+
 def verify_again(row: RejectedRequest) -> VerifiedBody | None:
-    """``row`` checked against the current secrets: the raw body, then (a proxy may have
-    re-formatted it) its ``JSON.stringify`` form when it is small enough."""
-    secrets = kakiyo_settings.signing_secrets()
+    """``row`` checked against the current secrets of the URL that refused it (an enabled
+    endpoint's, or the settings'): the raw body, then (a proxy may have re-formatted it) its
+    ``JSON.stringify`` form when it is small enough."""
+    at_endpoint, endpoint = endpoint_of(row)
+    if at_endpoint and endpoint is None:
+        return None  # gone or disabled: nothing may verify for its URL
+    if endpoint is None:
+        secrets = kakiyo_settings.signing_secrets()
+    else:
+        secrets = endpoint.signing_secrets(timezone.now())
     body = bytes(row.body_prefix)
     verified = verify_raw(body, row.signature, secrets)
     if verified is None and len(body) <= kakiyo_settings.CANONICAL_MAX_BYTES:
@@ -68,6 +89,7 @@ def reverify(rejected: QuerySet[RejectedRequest] | Iterable[int], by: str) -> Re
         if verified is None:
             result.unverified.append(row.pk)
             continue
+        _, endpoint = endpoint_of(row)
         delivery = Delivery(
             signed_bytes=verified.signed_bytes,
             raw_body=bytes(row.body_prefix),
@@ -76,6 +98,7 @@ def reverify(rejected: QuerySet[RejectedRequest] | Iterable[int], by: str) -> Re
             remote_addr=row.remote_addr,
             received_at=row.received_at,
             team=verified.team,
+            endpoint_id=None if endpoint is None else endpoint.pk,
         )
         try:
             with transaction.atomic():

@@ -90,7 +90,8 @@ class SigningSecret:
 class VerifiedBody:
     """Proof that a delivery is authentic, and the exact bytes the signature covers.
 
-    ``signed_bytes`` is the raw body for ``method == "raw"`` and the canonical re-serialisation for
+    ``signed_bytes`` is the raw body for ``method == "raw"`` (and ``"unsigned"``: an endpoint
+    without a secret, authenticated by its URL alone) and the canonical re-serialisation for
     ``method == "canonical"``; parse ``signed_bytes`` (not the request body) when acting on it. For
     the canonical method ``payload`` already holds the parsed value; for the raw method it is
     :data:`NOT_PARSED`. The secret and both large fields are left out of the repr, so that logging
@@ -98,7 +99,7 @@ class VerifiedBody:
     """
 
     signed_bytes: bytes = field(repr=False)
-    method: Literal["raw", "canonical"]
+    method: Literal["raw", "canonical", "unsigned"]
     #: The configured secret that matched.
     secret: str = field(repr=False)
     payload: Any = field(default=NOT_PARSED, repr=False)

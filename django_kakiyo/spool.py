@@ -21,6 +21,7 @@ key makes a second insert a duplicate, and a file whose row is already there wit
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -45,7 +46,7 @@ from .database import is_outage
 from .envelope import MAX_CLOCK_SKEW
 from .exceptions import DatabaseUnavailable
 from .ingest import Delivery, ingest
-from .models import WebhookEvent
+from .models import WebhookEndpoint, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ def _record(delivery: Delivery) -> bytes:
         "remote_addr": delivery.remote_addr,
         "received_at": delivery.received_at.isoformat(),
         "team": delivery.team,
+        "endpoint": delivery.endpoint_id,
     }
     content["mac"] = _mac(content, settings.SECRET_KEY)
     return json.dumps(content).encode()
@@ -169,6 +171,8 @@ def read_spooled(path: Path) -> Delivery:
             remote_addr=content["remote_addr"],
             received_at=dt.datetime.fromisoformat(content["received_at"]),
             team=content["team"],
+            # Absent from files spooled before endpoints existed (the settings URL's).
+            endpoint_id=content.get("endpoint"),
         )
     except (KeyError, ValueError, TypeError) as error:
         raise BadRecord(f"malformed: {error!r}") from error
@@ -241,11 +245,18 @@ def _import_one(path: Path) -> bool:
     try:
         if _already_imported(delivery):
             return False
+        if delivery.endpoint_id is not None and not _endpoint_exists(delivery.endpoint_id):
+            # Deleted since: the delivery was authentic when it came; keep it, unattached.
+            delivery = dataclasses.replace(delivery, endpoint_id=None)
     except Exception as error:
         if is_outage(error):
             raise DatabaseUnavailable(str(error)) from error
         raise
     return not ingest(delivery).duplicate
+
+
+def _endpoint_exists(pk: int) -> bool:
+    return WebhookEndpoint.objects.filter(pk=pk).exists()
 
 
 def import_in_background_if_spooled() -> None:

@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString
 from .models import WebhookEvent
 from .readings import backlog, oldest_unprocessed, receiver_failures_since
 from .status import Status
-from .tallies import hour_of, hourly, since
+from .tallies import RECEIVED, hour_of, hourly, since
 
 #: Colours of the statuses (badges in the lists), readable as white text on them in the
 #: light and the dark theme alike.
@@ -67,6 +67,8 @@ class EventStats:
     receivers: list[tuple[str, int, int]] = field(default_factory=list)
     oldest_unprocessed: WebhookEvent | None = None
     backlog: int = 0
+    #: Answers by endpoint name ("": the settings URL) and outcome.
+    by_endpoint: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -81,6 +83,18 @@ class EventStats:
             (kind, [counts.get(column, 0) for column in columns])
             for kind, counts in sorted(self.by_type.items())
         ]
+
+    @property
+    def endpoint_rows(self) -> list[tuple[str | None, list[int]]]:
+        """Per endpoint (None: the settings URL): received, duplicates, refused. Empty while
+        only the settings URL answered."""
+        if not any(self.by_endpoint.keys()):
+            return []
+        return [
+            (name or None, [sum(c.get(o, 0) for o in RECEIVED), c.get("duplicate", 0),
+                            c.get("rejected", 0)])
+            for name, c in sorted(self.by_endpoint.items())
+        ]  # fmt: skip
 
     @property
     def failure_rate(self) -> float | None:
@@ -102,10 +116,12 @@ def event_stats(period: str = "24h", now: dt.datetime | None = None) -> EventSta
     by_hour: dict[dt.datetime, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     by_type: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     totals: dict[str, int] = defaultdict(int)
+    by_endpoint: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for _, labels, hour, value in hourly(["answers"], start, by_day=by_day):
         outcome = labels.get("outcome", "")
         by_hour[hour][outcome] += int(value)
         totals[outcome] += int(value)
+        by_endpoint[labels.get("endpoint", "")][outcome] += int(value)
     for _, labels, value in since(["by_type"], start):
         status = labels.get("status", "")
         by_type[labels.get("event_type") or "(none)"][status] += int(value)
@@ -123,6 +139,7 @@ def event_stats(period: str = "24h", now: dt.datetime | None = None) -> EventSta
         receivers=receiver_failures_since(start),
         oldest_unprocessed=oldest_waiting_event(),
         backlog=backlog(),
+        by_endpoint={name: dict(counts) for name, counts in by_endpoint.items()},
     )
 
 

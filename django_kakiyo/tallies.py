@@ -5,9 +5,10 @@ A process that saw something happen adds it here: the web process each answer it
 records it). ``metrics/`` and the stats page read the sums, whichever process or host they run
 on; no ``PROMETHEUS_MULTIPROC_DIR``, no server hook. Series (labels in braces):
 
-- ``deliveries`` {outcome, reason, event_type}: each answer of the webhook (total);
+- ``deliveries`` {outcome, reason, event_type, endpoint}: each answer of the webhook (total;
+  ``endpoint``: the name of the endpoint whose URL answered, none for the settings URL);
 - ``processed`` {event_type, status}: each processing outcome (processed, retried, failed);
-- for the stats page, hourly: ``answers`` {outcome}, and ``by_type`` {event_type, status}
+- for the stats page, hourly: ``answers`` {outcome, endpoint}, and ``by_type`` {event_type, status}
   (``received``, or a processing outcome): few rows an hour, whatever the traffic;
 - ``request_seconds`` {le} and ``lag_seconds`` {le}: histograms (non-cumulative buckets,
   ``le="+Inf"`` last) with their ``*_sum``, totals only;
@@ -85,12 +86,13 @@ class Counts:
 
     def answer(
         self, at: dt.datetime, outcome: str, reason: str = "", event_type: str = "",
-        amount: float = 1,
+        amount: float = 1, endpoint: str = "",
     ) -> Counts:  # fmt: skip
-        """One answer of the webhook: its total, its hour by outcome and, for an event
-        received, its hour by type."""
-        self.add("deliveries", amount, outcome=outcome, reason=reason, event_type=event_type)
-        self.add_hourly("answers", at, amount, outcome=outcome)
+        """One answer of the webhook: its total, its hour by outcome (and endpoint) and, for
+        an event received, its hour by type."""
+        self.add("deliveries", amount, outcome=outcome, reason=reason, event_type=event_type,
+                 endpoint=endpoint)  # fmt: skip
+        self.add_hourly("answers", at, amount, outcome=outcome, endpoint=endpoint)
         if outcome in RECEIVED:
             self.add_hourly("by_type", at, amount, event_type=event_type, status="received")
         return self

@@ -73,6 +73,12 @@ def list_of_str(value: Any) -> str | None:
     return None if is_list_of_str(value) else "must be a list of strings"
 
 
+def key_list(value: Any) -> str | None:
+    if is_list_of_str(value) and value and all(item.strip() for item in value):
+        return None
+    return "must be a non-empty list of non-empty strings"
+
+
 def team_secrets(value: Any) -> str | None:
     if isinstance(value, Mapping) and all(
         isinstance(team, str) and is_list_of_str(secrets) for team, secrets in value.items()

@@ -27,9 +27,10 @@ from django.views.decorators.csrf import csrf_exempt
 from .at_risk import Answer, record_answer
 from .caller_ip import client_ip
 from .conf import kakiyo_settings
+from .endpoint_auth import receiving_endpoint, unsigned_delivery
 from .exceptions import DatabaseUnavailable, WebhookRefused
 from .ingest import Delivery, ingest
-from .models import RejectedRequest
+from .models import RejectedRequest, WebhookEndpoint
 from .rejections import record_rejection
 from .signing import (
     SIGNATURE_HEADER,
@@ -120,10 +121,25 @@ class WebhookView(View):
         )
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            endpoint = receiving_endpoint(kwargs.get("endpoint"))
+        except WebhookRefused as refusal:
+            return refuse(request, refusal, b"")
+        except DatabaseUnavailable:
+            return spool_or_503(None)
+        response = self.receive(request, endpoint)
+        answer: Answer | None = getattr(response, "kakiyo_answer", None)
+        if answer is not None and endpoint is not None:  # counted under its endpoint
+            counted(response, dataclasses.replace(answer, endpoint=endpoint.name))
+        return response
+
+    def receive(self, request: HttpRequest, endpoint: WebhookEndpoint | None) -> HttpResponse:
+        """Read the body, authenticate it, store it: the answer."""
         body = b""
+        delivery = None
         try:
             body = read_body(request)
-            verified = authenticate(request, body)
+            verified = authenticate(request, body, endpoint)
             delivery = Delivery(
                 signed_bytes=verified.signed_bytes,
                 raw_body=body,
@@ -134,11 +150,11 @@ class WebhookView(View):
                 remote_addr=client_ip(request),
                 received_at=timezone.now(),
                 team=verified.team,
+                endpoint_id=None if endpoint is None else endpoint.pk,
             )
-            try:
-                result = ingest(delivery, verified.payload, publish_in_background=True)
-            except DatabaseUnavailable:
-                return spool_or_503(delivery)
+            result = ingest(delivery, verified.payload, publish_in_background=True)
+        except DatabaseUnavailable:
+            return spool_or_503(delivery)
         except WebhookRefused as refusal:
             return refuse(request, refusal, body)
         import_in_background_if_spooled()
@@ -185,15 +201,26 @@ def read_body(request: HttpRequest) -> bytes:
     return body
 
 
-def authenticate(request: HttpRequest, body: bytes) -> VerifiedBody:
+def authenticate(
+    request: HttpRequest, body: bytes, endpoint: WebhookEndpoint | None = None
+) -> VerifiedBody:
     """The proof that ``body`` is Kakiyo's, or :class:`WebhookRefused` (415, 401).
+
+    At the settings URL (``endpoint`` None) the secrets are the settings' and only them; at
+    an endpoint's URL, that endpoint's and only them (an unsigned endpoint: none, its URL
+    is the proof).
 
     The raw bytes are checked first (one HMAC pass per secret). Only when that fails, the
     request declares JSON, the body is under ``CANONICAL_MAX_BYTES`` and this process has
     ``CANONICAL_CPU_BUDGET`` left, is the body parsed and its re-serialisation checked: that
     is the expensive step a fake signature could make us repeat.
     """
-    secrets = kakiyo_settings.signing_secrets()
+    if endpoint is not None and endpoint.unsigned:
+        return unsigned_delivery(endpoint, body)
+    if endpoint is None:
+        secrets = kakiyo_settings.signing_secrets()
+    else:
+        secrets = endpoint.signing_secrets(timezone.now())
     header = request.headers.get(SIGNATURE_HEADER)
     verified = verify_raw(body, header, secrets)
     if verified is not None:
@@ -276,9 +303,10 @@ def refuse(request: HttpRequest, refusal: WebhookRefused, body: bytes) -> HttpRe
     )  # fmt: skip
 
 
-def spool_or_503(delivery: Delivery) -> HttpResponse:
-    """The database is unavailable: keep the delivery on disk (202), or ask Kakiyo to retry."""
-    if spool_dir() is not None:
+def spool_or_503(delivery: Delivery | None) -> HttpResponse:
+    """The database is unavailable: keep the delivery on disk (202), or ask Kakiyo to retry
+    (also when it was not verified yet: an endpoint's secrets are in the database)."""
+    if delivery is not None and spool_dir() is not None:
         try:
             path = spool_delivery(delivery)
         except OSError:

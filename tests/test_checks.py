@@ -75,6 +75,10 @@ def test_team_secrets_alone_are_enough(settings: Any) -> None:
             ["django_kakiyo.W004"],
         ),
         ({"WEBHOOK_SECRETS": ["x" * 20], "RETENTION": 30, "REPLAY_WINDOW": 30 * 86400}, []),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "ENDPOINT_SECRET_KEYS": "k"}, ["django_kakiyo.E018"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "ENDPOINT_SECRET_KEYS": [" "]}, ["django_kakiyo.E018"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "ENDPOINT_SECRET_KEYS": ["k"]}, []),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "ENDPOINT_ROTATION_GRACE": -1}, ["django_kakiyo.E006"]),
     ],
 )
 def test_misconfiguration_is_reported(settings: Any, kakiyo: Any, expected: list[str]) -> None:

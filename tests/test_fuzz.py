@@ -17,7 +17,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from django_kakiyo.models import WebhookEvent
+from django_kakiyo.endpoint_operations import create_endpoint
+from django_kakiyo.models import WebhookEndpoint, WebhookEvent
 from django_kakiyo.signing import compute_signature, verify_signature
 from django_kakiyo.testing import make_payload, sign_payload
 
@@ -136,3 +137,38 @@ def test_an_authentic_delivery_is_always_acknowledged(body: bytes) -> None:
     assert response.status_code == 200
     event = WebhookEvent.objects.get(pk=response.json()["id"])
     assert bytes(event.raw_body) == body or response.json()["duplicate"]
+
+
+ENDPOINT_SECRET = "fuzzed-endpoint-secret-0123456789"
+
+
+@FUZZ
+@given(body=bodies(), content_type=CONTENT_TYPES, data=st.data())
+def test_an_endpoint_url_stores_only_what_its_own_secret_signed(
+    body: bytes, content_type: str, data: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At ``webhook/<uuid>/`` only the endpoint's secret verifies: never the settings'."""
+    endpoint = WebhookEndpoint.objects.filter(name="fuzz").first()
+    if endpoint is None:
+        endpoint, _ = create_endpoint("fuzz", secret=ENDPOINT_SECRET)
+    secret = data.draw(st.sampled_from([ENDPOINT_SECRET, SECRET, "another-secret-0123456789"]))
+    signature = data.draw(
+        st.sampled_from([compute_signature(body, secret), None]) | st.text(max_size=70)
+    )
+    headers = {"X-Kakiyo-Signature": signature} if signature is not None else {}
+    before = WebhookEvent.objects.count()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        response = Client().post(
+            f"/kakiyo/webhook/{endpoint.uuid}/", data=body, content_type=content_type,
+            headers=headers,
+        )  # fmt: skip
+    assert response.status_code in ANSWERS
+    authentic = verify_signature(body, signature, [ENDPOINT_SECRET]) is not None
+    stored = WebhookEvent.objects.count() - before
+    if authentic:
+        assert response.status_code == 200
+        assert response.json()["duplicate"] or stored == 1
+    else:
+        assert stored == 0 and response.status_code != 200
+    assert not [record for record in caplog.records if record.exc_info], "an exception was logged"

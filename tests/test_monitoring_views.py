@@ -173,9 +173,14 @@ def test_metrics_count_deliveries_outcomes_and_failures(client: Client) -> None:
                                    attempts=3)  # fmt: skip
     stored_event(status=Status.QUEUED, age=dt.timedelta(seconds=30))
     found = scrape(client)
-    assert found['kakiyo_deliveries_total{outcome="accepted",reason=""}'] == 1
-    assert found['kakiyo_deliveries_total{outcome="duplicate",reason=""}'] == 1
-    assert found['kakiyo_deliveries_total{outcome="rejected",reason="verification_failed"}'] == 1
+    assert found['kakiyo_deliveries_total{endpoint="",outcome="accepted",reason=""}'] == 1
+    assert found['kakiyo_deliveries_total{endpoint="",outcome="duplicate",reason=""}'] == 1
+    assert (
+        found[
+            'kakiyo_deliveries_total{endpoint="",outcome="rejected",reason="verification_failed"}'
+        ]
+        == 1
+    )
     processed = (
         'kakiyo_events_processed_total{event_type="linkedin.message.sent",status="processed"}'
     )

@@ -21,6 +21,9 @@ EVENT_TYPES_PATH = "/webhooks/test/events"
 #: ``POST /webhooks`` and may change without notice. Adjust them here if Kakiyo's differ.
 LIST_WEBHOOKS_PATH = "/webhooks"  # GET
 WEBHOOK_PATH = "/webhooks/{id}"  # PUT (update), DELETE
+#: The fields ``kakiyo_endpoints sync`` sends in a ``PUT`` (those ``POST /webhooks`` takes,
+#: plus ``active``, which the list shows): also an assumption about the undocumented path.
+WEBHOOK_UPDATE_FIELDS = ("url", "events", "secret", "active")
 
 
 # -- What the endpoints answer -----------------------------------------------------------------

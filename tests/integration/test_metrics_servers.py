@@ -136,7 +136,7 @@ def test_every_process_scrapes_the_same_exact_totals(gunicorn: Gunicorn) -> None
     assert len(gunicorn.scrape_pids()) == 3, gunicorn.log.read_text()
     first = scrapes[0]
     assert all(scrape == first for scrape in scrapes), "two scrapes disagree"
-    deliveries = 'kakiyo_deliveries_total{outcome="%s",reason="%s"}'
+    deliveries = 'kakiyo_deliveries_total{endpoint="",outcome="%s",reason="%s"}'
     assert first[deliveries % ("accepted", "")] == 8
     assert first[deliveries % ("duplicate", "")] == 2
     assert first[deliveries % ("rejected", "verification_failed")] == 3
