@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -92,6 +93,33 @@ def test_a_known_endpoint_is_verified_spooled_and_imported_with_it(
     assert import_spool().imported == 1
     event = WebhookEvent.objects.get(payload__data__message="during the outage")
     assert (event.endpoint, event.signature_method) == (endpoint, "raw")
+
+
+def test_a_real_outage_on_postgresql(client: Client, spool: Path) -> None:
+    """No stand-in: the server's port refuses connections, as when PostgreSQL is down."""
+    if connection.vendor != "postgresql":
+        pytest.skip("an in-memory SQLite database cannot be taken away")
+    endpoint, _ = create_endpoint("crm", secret=OWN)
+    seen(client, endpoint, OWN)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = str(probe.getsockname()[1])
+    connection.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(connection.settings_dict, "HOST", "127.0.0.1")
+        patch.setitem(connection.settings_dict, "PORT", closed_port)
+        try:
+            spooled_answer = post(client, endpoint.uuid, OWN, message="during the outage")
+            refused = post(client, endpoint.uuid, OTHER, message="wrong secret")
+            unknown = post(client, uuid.uuid4(), OWN)
+        finally:
+            connection.close()
+    assert (spooled_answer.status_code, refused.status_code, unknown.status_code) == (
+        202, 401, 503
+    ), spooled_answer.content  # fmt: skip
+    assert import_spool().imported == 1
+    event = WebhookEvent.objects.get(payload__data__message="during the outage")
+    assert event.endpoint == endpoint
 
 
 def test_a_wrong_secret_during_the_outage_is_refused_and_not_spooled(
