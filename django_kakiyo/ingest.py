@@ -71,14 +71,20 @@ class Delivery:
 
 
 def ingest(
-    delivery: Delivery, parsed: Any = NOT_PARSED, *, publish_in_background: bool = False
+    delivery: Delivery,
+    parsed: Any = NOT_PARSED,
+    *,
+    publish_in_background: bool = False,
+    database_down: bool = False,
 ) -> IngestResult:
     """Read the delivery's event, check its team binding, and store it once.
 
     ``parsed`` is the payload when verification already parsed it. Raises
     :class:`WebhookRefused` when a team-bound secret signed for another team (checked before
     the database is touched, so such a delivery is never spooled either), and
-    :class:`DatabaseUnavailable` when the database cannot take it now.
+    :class:`DatabaseUnavailable` when the database cannot take it now, or at once after the
+    checks when the caller already found it down in this request (``database_down``: the
+    answer may not wait on the database twice within Kakiyo's 10 s).
     """
     event = read_event(
         delivery.signed_bytes,
@@ -87,6 +93,8 @@ def ingest(
         replay_window=kakiyo_settings.REPLAY_WINDOW,
     )
     check_team_binding(delivery.team, event)
+    if database_down:
+        raise DatabaseUnavailable("the database was found unavailable earlier in this request")
     return store_event(delivery, event, publish_in_background=publish_in_background)
 
 

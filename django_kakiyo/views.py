@@ -27,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .at_risk import Answer, record_answer
 from .caller_ip import client_ip
 from .conf import kakiyo_settings
-from .endpoint_auth import receiving_endpoint, unsigned_delivery
+from .endpoint_auth import endpoint_during_outage, receiving_endpoint, unsigned_delivery
 from .exceptions import DatabaseUnavailable, WebhookRefused
 from .ingest import Delivery, ingest
 from .models import RejectedRequest, WebhookEndpoint
@@ -121,20 +121,27 @@ class WebhookView(View):
         )
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        key = kwargs.get("endpoint")
+        database_down = False
         try:
-            endpoint = receiving_endpoint(kwargs.get("endpoint"))
+            endpoint = receiving_endpoint(key)
         except WebhookRefused as refusal:
             return refuse(request, refusal, b"")
-        except DatabaseUnavailable:
-            return spool_or_503(None)
-        response = self.receive(request, endpoint)
+        except DatabaseUnavailable:  # verified with this process's copy, then spooled
+            endpoint = endpoint_during_outage(key)
+            if endpoint is None:
+                return spool_or_503(None)
+            database_down = True
+        response = self.receive(request, endpoint, database_down)
         answer: Answer | None = getattr(response, "kakiyo_answer", None)
         if answer is not None and endpoint is not None:  # counted under its endpoint
             counted(response, dataclasses.replace(answer, endpoint=endpoint.name))
         return response
 
-    def receive(self, request: HttpRequest, endpoint: WebhookEndpoint | None) -> HttpResponse:
-        """Read the body, authenticate it, store it: the answer."""
+    def receive(
+        self, request: HttpRequest, endpoint: WebhookEndpoint | None, database_down: bool = False
+    ) -> HttpResponse:
+        """Read the body, authenticate it, store it (spool it, ``database_down``): the answer."""
         body = b""
         delivery = None
         try:
@@ -152,7 +159,9 @@ class WebhookView(View):
                 team=verified.team,
                 endpoint_id=None if endpoint is None else endpoint.pk,
             )
-            result = ingest(delivery, verified.payload, publish_in_background=True)
+            result = ingest(
+                delivery, verified.payload, publish_in_background=True, database_down=database_down
+            )
         except DatabaseUnavailable:
             return spool_or_503(delivery)
         except WebhookRefused as refusal:
@@ -305,7 +314,7 @@ def refuse(request: HttpRequest, refusal: WebhookRefused, body: bytes) -> HttpRe
 
 def spool_or_503(delivery: Delivery | None) -> HttpResponse:
     """The database is unavailable: keep the delivery on disk (202), or ask Kakiyo to retry
-    (also when it was not verified yet: an endpoint's secrets are in the database)."""
+    (also when it cannot be verified: an endpoint this process has no copy of)."""
     if delivery is not None and spool_dir() is not None:
         try:
             path = spool_delivery(delivery)

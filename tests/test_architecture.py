@@ -32,7 +32,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("tables models registers", ["monitoring_tables", "refusal_table", "webhook_endpoints"]),
     (
         "tables, typed views, the broker, the Kakiyo API",
-        ["models", "payload_views", "publishing", "kakiyo_api", "checks", "tallies"],
+        ["models", "payload_views", "publishing", "kakiyo_api", "checks", "tallies",
+         "known_endpoints"],
     ),
     (
         "typed data and the tables' own jobs",

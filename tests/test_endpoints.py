@@ -315,17 +315,20 @@ def test_reverify_at_an_endpoint_uses_its_secrets_only(client: Client) -> None:
     assert reverify(RejectedRequest.objects.all(), by="test").stored == []
 
 
-def test_an_endpoint_url_answers_503_while_the_database_is_down(
+def test_an_endpoint_url_this_process_never_found_answers_503_while_the_database_is_down(
     client: Client, settings: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its secrets are in the database: nothing can be verified, so nothing is spooled."""
+    """Its secrets are in the database and this process has no copy of the endpoint (never
+    looked up here): nothing can be verified, so nothing is spooled. An endpoint found before
+    is verified with that copy and spooled: tests/test_known_endpoints.py."""
     from contextlib import contextmanager
 
     from django.db import OperationalError
 
-    from django_kakiyo import endpoint_auth
+    from django_kakiyo import endpoint_auth, known_endpoints
 
     endpoint, _ = create_endpoint("crm", secret=OWN)
+    known_endpoints.forget(endpoint.uuid)
     settings.KAKIYO = {**settings.KAKIYO, "SPOOL_DIR": str(tmp_path / "spool")}
 
     @contextmanager
