@@ -36,20 +36,23 @@ def is_outage(error: BaseException) -> bool:
 
 
 @contextmanager
-def bounded_transaction() -> Iterator[None]:
+def bounded_transaction(*, wait_for_flush: bool = True) -> Iterator[None]:
     """A transaction that waits at most ``STORE_TIMEOUT`` seconds for locks and statements.
 
     On PostgreSQL it sets ``lock_timeout`` and ``statement_timeout`` for this transaction only
     (``set_config(..., true)``: reset at its end, so the connection's other users never see
     them); a timeout then raises an OperationalError, which :func:`is_outage` counts as an
     outage. SQLite's wait for its write lock is the ``timeout`` database option.
+    ``wait_for_flush=False`` also turns ``synchronous_commit`` off for it, in the same round
+    trip: its commit does not wait for the WAL flush (for counts, never for events).
     """
     with transaction.atomic():
         if connection.vendor == "postgresql":
             limit = f"{max(1, round(float(kakiyo_settings.STORE_TIMEOUT) * 1000))}ms"
+            no_flush = "" if wait_for_flush else "set_config('synchronous_commit', 'off', true), "
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT set_config('lock_timeout', %s, true), "
+                    f"SELECT {no_flush}set_config('lock_timeout', %s, true), "
                     "set_config('statement_timeout', %s, true)",
                     [limit, limit],
                 )

@@ -26,8 +26,8 @@ import os
 import random
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -35,7 +35,7 @@ from django.db.models import F, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
-from .conf import kakiyo_settings
+from .database import bounded_transaction
 from .monitoring_tables import ALL_TIME, Tally
 from .status import Status
 
@@ -129,23 +129,11 @@ def write(counts: Counts, *, in_transaction: bool = False) -> None:
         _upsert(counts)
 
 
-@contextmanager
-def quick_transaction() -> Iterator[None]:
-    """A short transaction for counts: on PostgreSQL its commit does not wait for the WAL
-    flush (a crash of the database server may lose its last fraction of a second of counts,
-    never an event), and it waits at most ``STORE_TIMEOUT`` for a lock or a statement; all
-    set in one round trip, for this transaction only."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            limit = f"{max(1, round(float(kakiyo_settings.STORE_TIMEOUT) * 1000))}ms"
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT set_config('synchronous_commit', 'off', true), "
-                    "set_config('lock_timeout', %s, true), "
-                    "set_config('statement_timeout', %s, true)",
-                    [limit, limit],
-                )
-        yield
+def quick_transaction() -> AbstractContextManager[None]:
+    """A short transaction for counts: bounded like the store's, and on PostgreSQL its commit
+    does not wait for the WAL flush (a crash of the database server may lose its last
+    fraction of a second of counts, never an event)."""
+    return bounded_transaction(wait_for_flush=False)
 
 
 def _upsert(counts: Counts) -> None:

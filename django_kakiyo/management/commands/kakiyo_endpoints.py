@@ -25,7 +25,8 @@ from django_kakiyo.kakiyo_api import KakiyoClient
 from django_kakiyo.models import WebhookEndpoint
 from django_kakiyo.secret_box import UndecryptableSecret
 
-from .kakiyo_webhooks import accept_options_of, current_site_root, table, yes_no
+from ..subcommands import subcommands
+from .kakiyo_webhooks import current_site_root, table, yes_no
 
 ENDPOINT_HELP = "The endpoint: its id, its UUID or its name (see 'list')."
 
@@ -39,16 +40,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        commands = parser.add_subparsers(
-            dest="subcommand", metavar="SUBCOMMAND", title="subcommands", required=True
-        )
-
-        def add(name: str, summary: str, details: str = "") -> CommandParser:
-            sub: CommandParser = commands.add_parser(
-                name, help=summary, description=f"{summary} {details}".strip()
-            )
-            accept_options_of(parser, sub)
-            return sub
+        add = subcommands(parser, "kakiyo_endpoints")
 
         def endpoint_argument(sub: CommandParser) -> None:
             sub.add_argument("endpoint", metavar="ENDPOINT", help=ENDPOINT_HELP)

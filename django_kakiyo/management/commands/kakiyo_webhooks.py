@@ -8,8 +8,6 @@ clicks in Kakiyo's dashboard with a secret copied by hand.
 
 from __future__ import annotations
 
-import argparse
-import copy
 import json
 import secrets
 from collections.abc import Sequence
@@ -25,6 +23,8 @@ from django.urls import NoReverseMatch, reverse
 from django_kakiyo.conf import kakiyo_settings
 from django_kakiyo.exceptions import KakiyoAPIError, KakiyoConfigurationError
 from django_kakiyo.kakiyo_api import KakiyoClient
+
+from ..subcommands import subcommands
 
 #: The name a webhook gets when ``create`` is not given ``--name``.
 DEFAULT_WEBHOOK_NAME = "django-kakiyo"
@@ -49,16 +49,7 @@ class Command(BaseCommand):
             metavar="SECONDS",
             help="Seconds to wait for each answer (default: KAKIYO['API_TIMEOUT']).",
         )
-        commands = parser.add_subparsers(
-            dest="subcommand", metavar="SUBCOMMAND", title="subcommands", required=True
-        )
-
-        def add(name: str, summary: str, details: str = "") -> CommandParser:
-            sub: CommandParser = commands.add_parser(
-                name, help=summary, description=f"{summary} {details}".strip()
-            )
-            accept_options_of(parser, sub)
-            return sub
+        add = subcommands(parser, "kakiyo_webhooks")
 
         add("verify", "Check that Kakiyo accepts KAKIYO['API_KEY'].")
 
@@ -264,24 +255,6 @@ class Command(BaseCommand):
 
     def write_json(self, value: Any) -> None:
         self.stdout.write(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def accept_options_of(parser: CommandParser, sub: CommandParser) -> None:
-    """Let ``parser``'s options (``--api-url``, Django's ``--settings``, ``--verbosity``, ...)
-    also follow the subcommand: ``kakiyo_webhooks list --settings mysite.settings``.
-
-    argparse gives everything after a subcommand to the subcommand's parser, which knows only
-    its own options. Each copy defaults to ``SUPPRESS``, so it sets its value only when given
-    there and never overwrites one given before the subcommand.
-    """
-    group = sub.add_argument_group("options of kakiyo_webhooks (also accepted before SUBCOMMAND)")
-    for action in parser._actions:
-        if action.option_strings and not isinstance(
-            action, (argparse._HelpAction, argparse._VersionAction)
-        ):
-            option = copy.copy(action)
-            option.default = argparse.SUPPRESS
-            group._add_action(option)
 
 
 def current_site_root() -> str:
