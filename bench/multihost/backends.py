@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from .services import Program, probe_tcp, run_on
+from .services import BIN, Program, probe_tcp, run_on
 from .topology import Topology, address
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -196,3 +197,18 @@ def wait_broker(topo: Topology, kind: str, root: Path, env: dict[str, str]) -> N
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def missing_tools(broker: str) -> list[str]:
+    """What this machine lacks for a run with ``broker``: Debian's packages by name."""
+    needs = {
+        "iproute2 (ip, tc)": shutil.which("ip") and shutil.which("tc"),
+        "postgresql-15": (PG_BIN / "initdb").exists() and (PG_BIN / "pg_ctl").exists(),
+        "a postgres user": subprocess.run(["id", "postgres"], capture_output=True).returncode == 0,
+        "runuser (util-linux)": shutil.which("runuser"),
+        "redis-server": broker != "redis" or shutil.which("redis-server"),
+        "rabbitmq-server": broker != "rabbitmq" or (RABBIT_BIN / "rabbitmq-server").exists(),
+        "gunicorn and celery in .venv (bin/setup-venv)": (BIN / "gunicorn").exists()
+        and (BIN / "celery").exists(),
+    }
+    return [name for name, present in needs.items() if not present]

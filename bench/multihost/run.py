@@ -296,7 +296,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="deliveries per second (overrides the profile)")
     args = parser.parse_args()
     problem = "" if os.geteuid() == 0 else "it needs root (it creates network namespaces)"
-    if not problem and (missing := services.missing_tools(args.broker)):
+    if not problem and (missing := backends.missing_tools(args.broker)):
         problem = f"missing on this machine: {', '.join(missing)}"
     if problem:
         print(f"bin/run-multihost: {problem}", file=sys.stderr)

@@ -15,7 +15,6 @@ left in a namespace is killed by :meth:`Topology.destroy`. The db and broker hos
 from __future__ import annotations
 
 import contextlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -102,23 +101,6 @@ class Program:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-
-def missing_tools(broker: str) -> list[str]:
-    """What this machine lacks for a run with ``broker``: Debian's packages by name."""
-    from .backends import PG_BIN, RABBIT_BIN
-
-    needs = {
-        "iproute2 (ip, tc)": shutil.which("ip") and shutil.which("tc"),
-        "postgresql-15": (PG_BIN / "initdb").exists() and (PG_BIN / "pg_ctl").exists(),
-        "a postgres user": subprocess.run(["id", "postgres"], capture_output=True).returncode == 0,
-        "runuser (util-linux)": shutil.which("runuser"),
-        "redis-server": broker != "redis" or shutil.which("redis-server"),
-        "rabbitmq-server": broker != "rabbitmq" or (RABBIT_BIN / "rabbitmq-server").exists(),
-        "gunicorn and celery in .venv (bin/setup-venv)": (BIN / "gunicorn").exists()
-        and (BIN / "celery").exists(),
-    }
-    return [name for name, present in needs.items() if not present]
 
 
 def flags(**options: object) -> list[str]:
