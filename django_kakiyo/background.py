@@ -10,6 +10,7 @@ belongs to an event already committed, and the sweeper finds any event a thread 
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import os
@@ -19,6 +20,10 @@ from collections.abc import Callable
 from functools import partial
 
 logger = logging.getLogger(__name__)
+
+
+class _Stop(Exception):
+    """Raised in the thread to end it (:meth:`IdThread.stop`)."""
 
 
 class IdThread:
@@ -86,6 +91,24 @@ class IdThread:
         with self._condition:
             return self._condition.wait_for(lambda: not self._pending and not self._busy, timeout)
 
+    def stop(self, timeout: float | None = None) -> bool:
+        """End the thread after the batch it is working on, forgetting the ids still waiting
+        and the timers (their events are stored: the sweeper finds them); False when it was
+        still running after ``timeout``. The next :meth:`submit` starts a new thread.
+
+        For test suites above all: a thread left running by one test sweeps, or retries, in
+        the middle of the next one.
+        """
+        with self._condition:
+            thread, self._thread = self._thread, None  # the thread ends when it sees this
+            if thread is None:
+                return True
+            self._pending.clear()
+            self._timers.clear()
+            self._condition.notify_all()
+        thread.join(timeout)
+        return not thread.is_alive()
+
     # -- the thread ---------------------------------------------------------------------------
 
     def _ensure_running(self) -> None:
@@ -109,6 +132,8 @@ class IdThread:
         """Block until ids are pending (True) or it is time for idle work (False)."""
         with self._condition:
             while True:
+                if self._thread is not threading.current_thread():
+                    raise _Stop  # stopped, or replaced in a forked child
                 now = time.monotonic()
                 while self._timers and self._timers[0][0] <= now:
                     self._pending.append(heapq.heappop(self._timers)[1])
@@ -121,6 +146,10 @@ class IdThread:
                     return False  # timed out with nothing to do: idle work
 
     def _run(self) -> None:
+        with contextlib.suppress(_Stop):
+            self._loop()
+
+    def _loop(self) -> None:
         while True:
             if not self._wait_for_work():
                 self._guarded(self.idle)

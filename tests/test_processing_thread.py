@@ -101,6 +101,7 @@ def test_the_queue_is_bounded_and_the_rest_waits_for_the_sweeper(thread_mode: No
     assert [tiny.submit(n) for n in range(1, 6)] == [True, True, False, False, False]
     release.set()
     assert tiny.wait_until_idle(30)
+    assert tiny.stop(30)
 
 
 def test_the_idle_thread_sweeps(thread_mode: None, settings: Any) -> None:
@@ -118,4 +119,28 @@ def test_the_idle_thread_sweeps(thread_mode: None, settings: Any) -> None:
             assert time.monotonic() < deadline, "the idle sweep never processed the lost event"
             time.sleep(0.05)
     finally:
-        sweeper.idle_every = None  # the thread goes back to waiting, and stays there
+        assert sweeper.stop(30)
+
+
+def test_a_stopped_thread_forgets_its_timers_and_the_next_submit_starts_another() -> None:
+    handled: list[list[int]] = []
+
+    class Recording(ProcessingThread):
+        idle_every = None
+
+        def handle(self, batch: list[int]) -> None:
+            handled.append(batch)
+
+    thread = Recording()
+    thread.submit_later(1, 0.3)  # a retry's timer
+    first = thread._thread
+    assert first is not None and first.is_alive()
+    assert thread.stop(30)
+    assert not first.is_alive()
+    time.sleep(0.5)
+    assert handled == []  # the timer went with the thread (the sweeper finds its event)
+    assert thread.submit(2)
+    assert thread.wait_until_idle(30)
+    assert handled == [[2]]
+    assert thread.stop(30)
+    assert thread.stop(30)  # stopping a stopped thread is harmless
