@@ -178,6 +178,14 @@ SETTINGS: tuple[Setting, ...] = (
         _NUMBER,
     ),
     Setting(
+        "PUBLISH_LINGER", 0.05,
+        "Seconds a web process's publisher may hold event ids while that process is "
+        "receiving other deliveries, so that they share a message; it publishes as soon as "
+        "the batch is full or nothing is being received. A delivery that comes alone is "
+        "published at once. ``0``: never hold.",
+        _NUMBER,
+    ),
+    Setting(
         "ORDERING", None,
         "``\"prospect\"``: the events of one prospect are processed one at a time, in the "
         "order they were stored, across every worker; an event waiting for a retry holds back "

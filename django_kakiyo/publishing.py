@@ -21,7 +21,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from celery import current_app
@@ -152,11 +152,14 @@ class BackgroundPublisher(IdThread):
     """A thread per process that publishes the ids handed to it, in batches.
 
     :meth:`submit` only appends to a list, so the request that stored the event answers
-    without talking to the broker. The thread sends at most one message per
-    ``PUBLISH_BATCH_INTERVAL`` seconds (more only when batches are full): an event after a
-    quiet spell is published at once, and under load the ids arriving within an interval
-    share one message. What is still pending when the process exits normally is flushed by an
-    ``atexit`` hook.
+    without talking to the broker. A delivery that comes alone is published at once. Ids that
+    arrive while a message is being sent go together in the next one; and while the process
+    is receiving other deliveries (its webhook view wraps each in :meth:`receiving`) the
+    thread lingers up to ``PUBLISH_LINGER`` seconds for them, until the batch is full or
+    nothing is being received: so under load a message carries several events, and Celery's
+    per-message cost is paid once for them, without a timer that every delivery waits on.
+    ``PUBLISH_BATCH_INTERVAL`` can also set a least time between two messages. What is still
+    pending when the process exits normally is flushed by an ``atexit`` hook.
     """
 
     name = "kakiyo-publisher"
@@ -168,18 +171,46 @@ class BackgroundPublisher(IdThread):
     def _reset(self) -> None:
         super()._reset()
         self._last_sent = -math.inf
+        self._receiving = 0  # deliveries this process's webhook view is handling now
+        self._linger_from: float | None = None  # set when an id arrived beside another
+
+    @contextlib.contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Around the handling of one delivery (the webhook view): while another is being
+        handled in this process, more ids are about to come, and the publisher lingers."""
+        with self._condition:
+            self._receiving += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._receiving -= 1
+                if not self._receiving and self._linger_from is not None:
+                    self._condition.notify_all()  # nothing more is coming: publish now
+
+    def submit(self, event_id: int) -> bool:
+        with self._condition:
+            if self._receiving > 1 and self._linger_from is None:
+                self._linger_from = time.monotonic()
+        return super().submit(event_id)
 
     def batch_size(self) -> int:
         return batch_size()
 
     def before_batch(self) -> None:
-        # After a quiet spell an event goes at once; under load, ids gather for the rest of
-        # the interval (unless a batch fills first), so messages stay few.
+        size = batch_size()
         with self._condition:
-            waiting = len(self._pending)
-        wait = self._last_sent + float(kakiyo_settings.PUBLISH_BATCH_INTERVAL) - time.monotonic()
-        if wait > 0 and waiting < batch_size():
-            time.sleep(wait)
+            now = time.monotonic()
+            until = self._last_sent + float(kakiyo_settings.PUBLISH_BATCH_INTERVAL)
+            if until > now:
+                self._condition.wait_for(lambda: len(self._pending) >= size, until - now)
+            if self._linger_from is not None:
+                until = self._linger_from + float(kakiyo_settings.PUBLISH_LINGER)
+                self._condition.wait_for(
+                    lambda: len(self._pending) >= size or not self._receiving,
+                    until - time.monotonic(),
+                )
+                self._linger_from = None
         self._last_sent = time.monotonic()
 
     def handle(self, batch: list[int]) -> None:

@@ -31,6 +31,7 @@ from .endpoint_auth import endpoint_during_outage, receiving_endpoint, unsigned_
 from .exceptions import DatabaseUnavailable, WebhookRefused
 from .ingest import Delivery, ingest
 from .models import RejectedRequest, WebhookEndpoint
+from .publishing import background_publisher
 from .rejections import record_rejection
 from .signing import (
     SIGNATURE_HEADER,
@@ -91,7 +92,8 @@ class WebhookView(View):
         (:mod:`django_kakiyo.at_risk`)."""
         started = time.monotonic()
         try:
-            response: HttpResponseBase = super().dispatch(request, *args, **kwargs)
+            with background_publisher.receiving():  # it lingers while others are received
+                response: HttpResponseBase = super().dispatch(request, *args, **kwargs)
         except Exception:
             record_answer(Answer(500, "error", time.monotonic() - started))
             raise

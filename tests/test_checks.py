@@ -47,6 +47,7 @@ def test_team_secrets_alone_are_enough(settings: Any) -> None:
         ({"WEBHOOK_SECRETS": [" \t "]}, ["django_kakiyo.E005"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "RETENTION": "30"}, ["django_kakiyo.E006"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "STORE_TIMEOUT": 0}, ["django_kakiyo.E006"]),
+        ({"WEBHOOK_SECRETS": ["x" * 20], "PUBLISH_LINGER": -0.05}, ["django_kakiyo.E006"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "CANONICAL_MAX_BYTES": -1}, ["django_kakiyo.E006"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "MAX_ATTEMPTS": 0}, ["django_kakiyo.E009"]),
         ({"WEBHOOK_SECRETS": ["x" * 20], "CELERY_QUEUE": ""}, ["django_kakiyo.E011"]),
