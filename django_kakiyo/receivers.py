@@ -11,11 +11,12 @@ what failed). Receivers are known by their dotted path, ``module.qualname``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -25,6 +26,10 @@ from .signals import data_class_for, signals_to_send
 logger = logging.getLogger(__name__)
 
 Failure = tuple[Any, BaseException]
+
+#: Seconds to wait before running a receiver again after SQLite refused its write at once
+#: (:func:`_sqlite_lock_lost`); after the last, the failure counts like any other.
+LOCKED_RETRY_WAITS = (0.05, 0.2, 0.5)
 
 
 def receiver_name(receiver: Any) -> str:
@@ -68,20 +73,57 @@ def run_receivers(event: WebhookEvent) -> list[Failure]:
             if previous is not None and previous.status == ReceiverOutcome.Status.SUCCEEDED:
                 continue
             attempts = (previous.attempts if previous is not None else 0) + 1
-            try:
-                with transaction.atomic():
-                    receiver(
-                        signal=signal, sender=WebhookEvent, event=event, data=data,
-                        event_type=event.event_type,
-                    )  # fmt: skip
-                    if name not in failed_now:
-                        _save(event, name, attempts, error="")
-            except Exception as error:
+            success_row = None if name in failed_now else (name, attempts)
+            error = _run_one(receiver, signal, event, data, success_row)
+            if error is not None:
                 logger.error("Kakiyo receiver %s failed on event %s: %r", name, event.pk, error)
                 _save(event, name, attempts, error=f"{error!r}")
                 failed_now.add(name)
                 failures.append((receiver, error))
     return failures
+
+
+def _run_one(
+    receiver: Callable[..., Any],
+    signal: Signal,
+    event: WebhookEvent,
+    data: Any,
+    success_row: tuple[str, int] | None,
+) -> BaseException | None:
+    """Run ``receiver`` in a transaction with its ``succeeded`` row (``success_row``: its
+    name and attempt, None to write none); what it raised, or None. Run again after a short
+    wait when SQLite refused its write at once (:func:`_sqlite_lock_lost`): the same attempt."""
+    waits = iter(LOCKED_RETRY_WAITS)
+    while True:
+        try:
+            with transaction.atomic():
+                receiver(
+                    signal=signal, sender=WebhookEvent, event=event, data=data,
+                    event_type=event.event_type,
+                )  # fmt: skip
+                if success_row is not None:
+                    _save(event, *success_row, error="")
+            return None
+        except Exception as error:
+            wait = next(waits, None)
+            if wait is None or not _sqlite_lock_lost(error):
+                return error
+            time.sleep(wait)  # rolled back whole: nothing of it is left
+
+
+def _sqlite_lock_lost(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite refusing a write at once, which waiting cannot fix inside
+    the transaction but running it again a moment later does: a transaction that read before
+    it wrote while another connection wrote meanwhile ("database is locked", no busy wait),
+    or the shared cache of an in-memory database ("database table is locked"). Only when the
+    receiver's transaction is its own (not a savepoint of an outer one), so it was rolled
+    back whole."""
+    return (
+        isinstance(error, OperationalError)
+        and connection.vendor == "sqlite"
+        and not connection.in_atomic_block
+        and "is locked" in str(error)
+    )
 
 
 def _earlier_outcomes(event: WebhookEvent) -> dict[str, ReceiverOutcome]:
