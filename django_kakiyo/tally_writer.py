@@ -61,6 +61,17 @@ class TallyWriter:
         that leaves nothing): for code, and tests, that must not wait a whole interval."""
         self._wake.set()
 
+    def finish(self, timeout: float | None = None) -> bool:
+        """Have the thread write at once and wait for it to end, which it does when nothing
+        is left to write; False when it was still running after ``timeout``. For test
+        suites: no thread of one test should write during the next."""
+        thread = self._thread
+        if thread is None:
+            return True
+        self.wake()
+        thread.join(timeout)
+        return not thread.is_alive()
+
     def write_now(self) -> bool:
         """Write what this process keeps, on this thread's connection; False when there was
         nothing, or the database refused it (it is then kept for the next try)."""

@@ -135,17 +135,11 @@ def _end_background_threads() -> None:
     """No thread of this process outlives the test that started it: on the in-memory SQLite
     test database (shared cache: one writer at a time, no busy wait) a sweep, a retry timer or
     a count written by one test's thread fails the next test's write with "table is locked"."""
-    import threading
-    import time
-
     from django_kakiyo.dispatch import processing_thread
     from django_kakiyo.publishing import background_publisher
     from django_kakiyo.tally_writer import tally_writer
 
     for thread in (processing_thread, background_publisher):
         assert thread.stop(30), f"the {thread.name} thread did not end"
-    tally_writer.wake()  # nothing is kept any more: it writes nothing, and ends
-    deadline = time.monotonic() + 30
-    while any(thread.name == "kakiyo-tallies" for thread in threading.enumerate()):
-        assert time.monotonic() < deadline, "the tally writer did not end"
-        time.sleep(0.01)
+    # Nothing is kept any more: it writes nothing, and ends.
+    assert tally_writer.finish(30), "the tally writer did not end"

@@ -25,8 +25,7 @@ def batched(settings: Any) -> Iterator[None]:
     settings.KAKIYO = {**settings.KAKIYO, "COUNT_ANSWERS_EVERY": 3600}
     yield
     # The writer this started waits an hour: wake it, and it ends (there is nothing left).
-    tally_writer.wake()
-    wait_for(lambda: not writer_threads(), 30, "the tally writer to end")
+    assert tally_writer.finish(30), "the tally writer did not end"
 
 
 @pytest.mark.django_db

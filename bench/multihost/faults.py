@@ -21,13 +21,28 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from .services import flags, run_on
-from .topology import NETEM, address
+from .backends import Postgres
+from .services import Program, flags, run_on
+from .topology import NETEM, Topology, address
 
-if TYPE_CHECKING:
-    from .run import Run
+
+class Run(Protocol):
+    """What the faults act on and report to: the run (``run.Run``), seen from below, so that
+    this module does not import the one that imports it."""
+
+    topo: Topology
+    postgres: Postgres
+    sender: Program | None
+    netem: bool
+    windows: list[dict[str, object]]
+
+    def log(self, message: str) -> None: ...
+
+    def env(self, host: str) -> dict[str, str]: ...
+
+    def restart_worker2(self) -> None: ...
 
 
 @dataclass(frozen=True)
