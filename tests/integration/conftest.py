@@ -62,7 +62,15 @@ def live_server(live_server: Any) -> Iterator[Any]:
     The webhook view counts each answer after it is sent (a resource closer of the
     response), so a request thread can still be writing when the client already has its
     answer and the test ends. On SQLite that thread shares the test's in-memory connection,
-    and a write during the teardown's flush breaks it ("FOREIGN KEY constraint failed")."""
+    and a write during the teardown's flush breaks it ("FOREIGN KEY constraint failed").
+    For the same reason the server then handles one request at a time, each until its
+    response is closed: otherwise the next request's store meets the previous one's
+    counting on that shared connection ("on_commit() cannot be used in manual transaction
+    management")."""
+    httpd = live_server.thread.httpd
+    if live_server.thread.connections_override and not getattr(httpd, "kakiyo_serial", False):
+        httpd.set_app(one_request_at_a_time(httpd.get_app()))
+        httpd.kakiyo_serial = True
     yield live_server
     deadline = time.monotonic() + 10
     while (
@@ -70,6 +78,28 @@ def live_server(live_server: Any) -> Iterator[Any]:
         and time.monotonic() < deadline
     ):
         time.sleep(0.01)
+
+
+def one_request_at_a_time(app: Callable[..., Any]) -> Callable[..., Any]:
+    """``app`` (WSGI), taking one request at a time, each until its response is closed (after
+    its resource closers); an idle keep-alive connection holds nothing."""
+    lock = threading.Lock()
+
+    def serial(environ: Any, start_response: Any) -> Any:
+        lock.acquire()
+        try:
+            response = app(environ, start_response)
+        except BaseException:
+            lock.release()
+            raise
+        closers = getattr(response, "_resource_closers", None)
+        if closers is None:
+            lock.release()
+        else:
+            closers.append(lock.release)  # after the view's own closers
+        return response
+
+    return serial
 
 
 @pytest.fixture
