@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from django_kakiyo import signals
@@ -105,6 +106,11 @@ def test_the_queue_is_bounded_and_the_rest_waits_for_the_sweeper(thread_mode: No
 
 
 def test_the_idle_thread_sweeps(thread_mode: None, settings: Any) -> None:
+    if connection.vendor == "sqlite":
+        pytest.skip(
+            "three threads writing one in-memory SQLite database (shared cache, no busy wait) "
+            "can lock each other out for the whole wait: runs in the PostgreSQL pass"
+        )
     settings.KAKIYO = {**settings.KAKIYO, "REQUEUE_AFTER": 0}
     lost = stored_event()  # stored, but its id never reached a thread (a process died)
     sweeper = ProcessingThread()
